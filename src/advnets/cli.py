@@ -1,0 +1,132 @@
+"""`advnets` command line: parses arguments and calls library functions, nothing more.
+
+Every user error is printed as one line (no traceback) and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from advnets.errors import UserError
+
+EPILOG = """examples:
+  advnets train                                  embedded 8x8 digits, about a minute on 2 CPU cores
+  advnets train mnist-paper train.epochs=1       the 2014 MNIST setup for one epoch
+  advnets train my.yaml model.z_dim=64 --out runs/mine
+  advnets resume runs/00000-digits train.epochs=400
+  advnets sample runs/00000-digits -n 64 -o grid.png
+"""
+
+
+def _split_source(args: list[str]) -> tuple[str | None, list[str]]:
+    """`[PRESET | CONFIG.yaml] [key=value ...]` -> (source, overrides)."""
+    if args and "=" not in args[0]:
+        return args[0], args[1:]
+    return None, args
+
+
+def _info(quiet: bool, message: str) -> None:
+    if not quiet:
+        print(message, file=sys.stderr)
+
+
+def cmd_train(ns: argparse.Namespace) -> int:
+    from advnets.config import load_config
+    from advnets.training.run import train
+
+    source, overrides = _split_source(ns.args)
+    if ns.quiet:
+        overrides = [*overrides, "log.progress=false"]
+    cfg = load_config(source, overrides)
+    run_dir, status = train(cfg, ns.out, runs_root=ns.runs_root)
+    return _finish(run_dir, status, ns.quiet)
+
+
+def _finish(run_dir: Path, status: str, quiet: bool) -> int:
+    if status == "stopped":
+        print(f"stopped; the last checkpoint is in {run_dir}/checkpoints; continue with `advnets resume {run_dir}`",
+              file=sys.stderr)
+        return 130
+    _info(quiet, f"done: {run_dir} (samples/latest.png, losses.png, metrics.jsonl, checkpoints/)")
+    print(run_dir)
+    return 0
+
+
+def cmd_resume(ns: argparse.Namespace) -> int:
+    from advnets.training.run import resume
+
+    overrides = [*ns.overrides, "log.progress=false"] if ns.quiet else ns.overrides
+    return _finish(ns.run_dir, resume(ns.run_dir, overrides), ns.quiet)
+
+
+def cmd_sample(ns: argparse.Namespace) -> int:
+    from advnets.training.run import sample
+
+    out = sample(ns.run_dir, ns.n, ns.output, checkpoint=ns.checkpoint, seed=ns.seed)
+    print(out)
+    return 0
+
+
+def cmd_presets(ns: argparse.Namespace) -> int:
+    from advnets.config import list_presets
+
+    presets = list_presets()
+    width = max(map(len, presets), default=0)
+    for name, description in presets.items():
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="advnets", description="Train, evaluate and diagnose Generative Adversarial Nets.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"advnets {__import__('advnets').__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a GAN from a preset or YAML config (default: embedded digits)",
+                       description="Train a GAN. SOURCE is a preset name (see `advnets presets`) or a YAML file; "
+                       "key.sub=value overrides follow.")
+    p.add_argument("args", nargs="*", metavar="[SOURCE] [key.sub=value ...]")
+    p.add_argument("--out", type=Path, help="run folder to create (must not exist); default runs/NNNNN-<name>")
+    p.add_argument("--runs-root", type=Path, default=Path("runs"), help="where numbered run folders go")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or chatter (CI logs)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("resume", help="continue a run from its latest checkpoint (e.g. with more epochs)")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("overrides", nargs="*", metavar="key.sub=value")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("sample", help="write a grid of samples from a run's generator")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("-o", "--output", type=Path, default=Path("samples.png"), help="PNG to write")
+    p.add_argument("--checkpoint", type=Path, help="a checkpoint file (default: the run's latest)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("presets", help="list the presets")
+    p.set_defaults(func=cmd_presets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        return ns.func(ns)
+    except UserError as err:
+        print(f"advnets: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("advnets: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

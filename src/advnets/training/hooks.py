@@ -1,0 +1,184 @@
+"""Hooks that turn a training run into a run folder: metrics (JSON lines + TensorBoard), a progress bar, sample
+grids from the fixed latent grid, the loss-curve figure and checkpoints. Only the main process writes files."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from advnets.errors import UserError
+from advnets.reporting.figures import plot_losses, read_metrics, save_image_grid
+from advnets.training.checkpoint import save_checkpoint
+from advnets.training.run_dir import METRICS
+from advnets.training.trainer import Hook, Trainer
+
+
+def is_main_process() -> bool:
+    dist = torch.distributed
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+class TrainingDiverged(UserError):
+    """A loss became NaN or infinite."""
+
+
+class MetricsHook(Hook):
+    """Every `log.every_steps` iterations: one host sync, one JSON line, TensorBoard scalars, progress postfix."""
+
+    def __init__(self, run_dir: Path, *, progress: bool) -> None:
+        self.run_dir = run_dir
+        self.progress = progress
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.writer = None
+        self.bar = None
+
+    def on_start(self, trainer: Trainer) -> None:
+        if trainer.cfg.log.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter  # imported lazily: it is slow to import
+
+            self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=trainer.step or None)
+        self.bar = tqdm(
+            total=trainer.planned_steps(), initial=trainer.step, disable=not self.progress,
+            desc="train", unit="step", dynamic_ncols=True,
+        )
+        self.tick = time.perf_counter()
+
+    def on_step_end(self, trainer: Trainer, stats: dict[str, torch.Tensor]) -> None:
+        for key, value in stats.items():
+            self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
+        self.count += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        if trainer.step % trainer.cfg.log.every_steps == 0:
+            self.flush(trainer)
+
+    def flush(self, trainer: Trainer) -> None:
+        if not self.count:
+            return
+        keys = sorted(self.sums)
+        values = torch.stack([self.sums[k].float().cpu() for k in keys]).tolist()  # the one host sync
+        now = time.perf_counter()
+        means = {k: v / self.count for k, v in zip(keys, values) if k != "examples"}
+        record = {
+            "step": trainer.step,
+            "epoch": trainer.epoch + trainer.batches.cursor.batch / trainer.batches.batches_per_epoch,
+            **means,
+            "lr_g": trainer.g_opt.param_groups[0]["lr"],
+            "lr_d": trainer.d_opt.param_groups[0]["lr"],
+            "momentum_g": trainer.g_opt.param_groups[0].get("momentum", 0.0),
+            "momentum_d": trainer.d_opt.param_groups[0].get("momentum", 0.0),
+            "examples_per_s": dict(zip(keys, values)).get("examples", 0.0) / max(now - self.tick, 1e-9),
+        }
+        self.sums, self.count, self.tick = {}, 0, now
+        if is_main_process():
+            with open(self.run_dir / METRICS, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            if self.writer is not None:
+                for key, value in record.items():
+                    if key != "step":
+                        self.writer.add_scalar(f"train/{key}", value, trainer.step)
+            if self.bar is not None:
+                self.bar.set_postfix(
+                    d_loss=f"{record['d_loss']:.3f}", g_loss=f"{record.get('g_loss', math.nan):.3f}", refresh=False
+                )
+        if not all(math.isfinite(record[k]) for k in ("d_loss", "g_loss") if k in record):
+            raise TrainingDiverged(
+                f"the losses became NaN/inf by step {trainer.step} (d_loss={record['d_loss']}, "
+                f"g_loss={record.get('g_loss')}); lower the learning rates or add a regulariser, then start again "
+                "or resume from the last checkpoint"
+            )
+
+    def on_end(self, trainer: Trainer, status: str) -> None:
+        if status != "failed":
+            self.flush(trainer)
+        if self.bar is not None:
+            self.bar.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+class SampleHook(Hook):
+    """A grid of G(fixed_z) every `log.sample_every_steps` iterations, at the start and at the end."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.folder = run_dir / "samples"
+        self.writer = None
+
+    def save(self, trainer: Trainer) -> None:
+        if not is_main_process():
+            return
+        G = trainer.G
+        was_training = G.training
+        G.eval()
+        with torch.no_grad():
+            images = G(trainer.fixed_z).float().cpu()  # [grid, C, H, W]
+        G.train(was_training)
+        grid_path = self.folder / f"step-{trainer.step:07d}.png"
+        save_image_grid(images, grid_path, pixel_range=trainer.train_set.pixel_range)
+        save_image_grid(images, self.folder / "latest.png", pixel_range=trainer.train_set.pixel_range)
+
+    def on_start(self, trainer: Trainer) -> None:
+        if not (self.folder / f"step-{trainer.step:07d}.png").exists():
+            self.save(trainer)
+
+    def on_step_end(self, trainer: Trainer, stats: dict[str, torch.Tensor]) -> None:
+        if trainer.step % trainer.cfg.log.sample_every_steps == 0:
+            self.save(trainer)
+
+    def on_end(self, trainer: Trainer, status: str) -> None:
+        if status != "failed" and trainer.step % trainer.cfg.log.sample_every_steps != 0:
+            self.save(trainer)
+
+
+class LossPlotHook(Hook):
+    """Redraws losses.png from metrics.jsonl at checkpoints and at the end (never more than every 20 s)."""
+
+    def __init__(self, run_dir: Path, min_interval_s: float = 20.0) -> None:
+        self.run_dir = run_dir
+        self.min_interval_s = min_interval_s
+        self.last = -math.inf
+
+    def draw(self, trainer: Trainer, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not is_main_process() or (not force and now - self.last < self.min_interval_s):
+            return
+        records = read_metrics(self.run_dir / METRICS) if (self.run_dir / METRICS).exists() else []
+        if records:
+            plot_losses(records, self.run_dir / "losses.png", title=f"{trainer.cfg.name}: losses")
+            self.last = now
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        self.draw(trainer)
+
+    def on_end(self, trainer: Trainer, status: str) -> None:
+        self.draw(trainer, force=True)
+
+
+class CheckpointHook(Hook):
+    """A checkpoint every `log.checkpoint_every_epochs` epochs and at the end, also after Ctrl-C/SIGTERM."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.folder = run_dir / "checkpoints"
+        self.saved_step = -1
+
+    def save(self, trainer: Trainer) -> None:
+        if not is_main_process() or self.saved_step == trainer.step:
+            return
+        save_checkpoint(self.folder, f"step-{trainer.step:07d}.pt", trainer.state_dict(), trainer.cfg.log.keep_checkpoints)
+        self.saved_step = trainer.step
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        if trainer.epoch % trainer.cfg.log.checkpoint_every_epochs == 0:
+            self.save(trainer)
+
+    def on_end(self, trainer: Trainer, status: str) -> None:
+        # Stops happen between iterations, so that state is an exact resume point; a failed run (NaN losses, an
+        # error) is not saved, so the last good checkpoint stays `latest`.
+        if status != "failed":
+            self.save(trainer)

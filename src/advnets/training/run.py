@@ -1,0 +1,99 @@
+"""What `advnets train`, `advnets resume` and `advnets sample` do, as library functions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from advnets.config import RunConfig, build_config, to_yaml
+from advnets.data.images import ImageSet
+from advnets.errors import UserError
+from advnets.models import build_generator
+from advnets.models.noise import sample_noise
+from advnets.reporting.figures import save_image_grid
+from advnets.training.checkpoint import latest_checkpoint, load_checkpoint
+from advnets.training.hooks import CheckpointHook, LossPlotHook, MetricsHook, SampleHook
+from advnets.training.run_dir import CONFIG, create_run_dir, load_run_config, record_command, require_run_dir
+from advnets.training.trainer import Hook, Trainer, check_resumable, resolve_device
+
+
+def default_hooks(run_dir: Path, cfg: RunConfig, extra: list[Hook] | None = None) -> list[Hook]:
+    # Checkpoint last, so that every other hook's epoch-end work happens before the state is saved.
+    return [
+        MetricsHook(run_dir, progress=cfg.log.progress),
+        SampleHook(run_dir),
+        *(extra or []),
+        LossPlotHook(run_dir),
+        CheckpointHook(run_dir),
+    ]
+
+
+def train(cfg: RunConfig, out: Path | None = None, *, data: ImageSet | None = None,
+          runs_root: Path = Path("runs")) -> tuple[Path, str]:
+    """Start a new run; returns its folder and how it ended ("completed" or "stopped")."""
+    # Build everything before creating the folder, so bad data or models leave nothing behind.
+    trainer = Trainer(cfg, data=data)
+    run_dir = create_run_dir(cfg, out, runs_root)
+    trainer.hooks = default_hooks(run_dir, cfg)
+    return run_dir, trainer.fit()
+
+
+def resume(run_dir: Path, overrides: list[str] | None = None, *, data: ImageSet | None = None) -> str:
+    """Continue a run from its latest checkpoint; overrides may lengthen the schedule or change logging."""
+    saved = load_run_config(run_dir)
+    state = load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))
+    cfg = build_config(base=saved, overrides=overrides)
+    check_resumable(state["config"], cfg)
+    trainer = Trainer(cfg, data=data)
+    trainer.load_state_dict(state)
+    if trainer.done():
+        raise UserError(
+            f"{run_dir} already finished ({trainer.epoch} epochs, {trainer.step} steps); give a longer schedule, "
+            "e.g. `advnets resume RUN_DIR train.epochs=N`"
+        )
+    (run_dir / CONFIG).write_text(to_yaml(cfg))
+    record_command(run_dir)
+    trainer.hooks = default_hooks(run_dir, cfg)
+    return trainer.fit()
+
+
+def load_generator(run_dir: Path, checkpoint: Path | None = None,
+                   device: str = "auto") -> tuple[nn.Module, RunConfig, dict]:
+    """G from a run's checkpoint (latest by default), in eval mode on `device`."""
+    require_run_dir(run_dir)
+    path = checkpoint if checkpoint is not None else latest_checkpoint(run_dir / "checkpoints")
+    state = load_checkpoint(path)
+    cfg = build_config(base=state["config"])
+    # The output bias comes from the checkpoint, so the builder needs no pixel marginals here.
+    model_cfg = replace(cfg.model, generator=replace(cfg.model.generator, bias_from_marginals=False))
+    G = build_generator(model_cfg, tuple(state["image_shape"]))
+    try:
+        G.load_state_dict(state["G"])
+    except RuntimeError as err:
+        raise UserError(f"{path} does not match its own config ({str(err).splitlines()[0][:160]})") from None
+    G.to(resolve_device(device)).eval()
+    return G, cfg, state
+
+
+@torch.no_grad()
+def generate(G: nn.Module, cfg: RunConfig, n: int, *, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
+    """n samples [n, C, H, W] on the CPU from G's noise prior, reproducible from `seed` (own RNG)."""
+    device = next(G.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    chunks = []
+    for start in range(0, n, batch_size):
+        z = sample_noise(min(batch_size, n - start), cfg.model.z_dim, cfg.model.noise, generator=gen)
+        chunks.append(G(z.to(device)).float().cpu())
+    return torch.cat(chunks)
+
+
+def sample(run_dir: Path, n: int, out: Path, *, checkpoint: Path | None = None, seed: int = 0) -> Path:
+    if n <= 0:
+        raise UserError(f"-n {n} must be a positive number of samples")
+    G, cfg, _ = load_generator(run_dir, checkpoint)
+    images = generate(G, cfg, n, seed=seed)
+    save_image_grid(images, out, pixel_range=cfg.data.pixel_range)
+    return out

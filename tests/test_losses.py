@@ -1,0 +1,59 @@
+import math
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from advnets.errors import UserError
+from advnets.losses import LOSSES, bce_d_loss, minimax_g_loss, non_saturating_g_loss
+
+
+def neg_log_sigmoid(x: float) -> float:  # -log D for logit x, written out by hand
+    return math.log(1.0 + math.exp(-x))
+
+
+REAL = torch.tensor([0.0, 2.0])
+FAKE = torch.tensor([-1.0, 1.0])
+
+
+def test_d_loss_matches_hand_values_with_and_without_the_half():
+    real_term = (neg_log_sigmoid(0.0) + neg_log_sigmoid(2.0)) / 2  # -log D(x)
+    fake_term = (neg_log_sigmoid(1.0) + neg_log_sigmoid(-1.0)) / 2  # -log(1 - D(G(z))) = -log sigmoid(-l)
+    assert real_term == pytest.approx(0.4100375, abs=1e-6)
+    assert fake_term == pytest.approx(0.8132617, abs=1e-6)
+    assert_close(bce_d_loss(REAL, FAKE, half=False), torch.tensor(real_term + fake_term))
+    assert_close(bce_d_loss(REAL, FAKE, half=True), torch.tensor(0.5 * (real_term + fake_term)))
+
+
+def test_generator_losses_match_hand_values():
+    # minimax: mean log(1 - sigmoid(l)); ns: mean -log sigmoid(l)
+    minimax = (math.log(1 - 1 / (1 + math.exp(1.0))) + math.log(1 - 1 / (1 + math.exp(-1.0)))) / 2
+    ns = (neg_log_sigmoid(-1.0) + neg_log_sigmoid(1.0)) / 2
+    assert_close(minimax_g_loss(FAKE), torch.tensor(minimax))
+    assert_close(non_saturating_g_loss(FAKE), torch.tensor(ns))
+    assert minimax == pytest.approx(-0.8132617, abs=1e-6)
+
+
+def test_losses_are_finite_for_extreme_logits():
+    big = torch.tensor([-200.0, 200.0])
+    for value in (bce_d_loss(big, big), minimax_g_loss(big), non_saturating_g_loss(big)):
+        assert torch.isfinite(value)
+    # -log D for a fake D is sure about (logit -200) is 200 exactly, not inf
+    assert_close(non_saturating_g_loss(torch.tensor([-200.0])), torch.tensor(200.0))
+
+
+def test_minimax_saturates_where_non_saturating_does_not():
+    # Early in training D rejects fakes (logit -10): the paper's reason for the non-saturating loss (Section 3).
+    logit = torch.tensor([-10.0], requires_grad=True)
+    (g_mm,) = torch.autograd.grad(minimax_g_loss(logit), logit)
+    (g_ns,) = torch.autograd.grad(non_saturating_g_loss(logit), logit)
+    assert_close(g_mm, -torch.sigmoid(torch.tensor([-10.0])))  # d/dl of -softplus(l) = -sigmoid(l) ~ -4.5e-5
+    assert_close(g_ns, -torch.sigmoid(torch.tensor([10.0])))  # d/dl of softplus(-l) = -sigmoid(-l) ~ -1
+    assert abs(g_ns.item()) > 1e4 * abs(g_mm.item())
+
+
+def test_registry_by_name():
+    assert set(LOSSES.names()) >= {"minimax", "ns"}
+    assert LOSSES.get("ns").g_loss is non_saturating_g_loss
+    with pytest.raises(UserError, match="unknown loss 'hinge2'.*minimax"):
+        LOSSES.get("hinge2")
