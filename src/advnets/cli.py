@@ -69,6 +69,38 @@ def cmd_sample(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(ns: argparse.Namespace) -> int:
+    from advnets.evaluate import append_eval, evaluate_parzen
+    from advnets.training.run import load_generator
+
+    if ns.metric != "parzen":
+        raise UserError(f"unknown metric {ns.metric!r}; choose one of: parzen")
+    G, cfg, state = load_generator(ns.run_dir, ns.checkpoint)
+    overrides = {k: v for k, v in (("parzen_valid", ns.valid), ("parzen_test", ns.test)) if v is not None}
+    if any(v <= 0 for v in overrides.values()) or (ns.samples is not None and ns.samples <= 0):
+        raise UserError("--samples, --valid and --test must be positive counts")
+    from dataclasses import replace
+
+    cfg = replace(cfg, eval=replace(cfg.eval, **overrides))
+    result = evaluate_parzen(G, cfg, n_samples=ns.samples, progress=not ns.quiet)
+    record = {"step": state["counters"]["step"], "epoch": state["cursor"]["epoch"],
+              "checkpoint": str(ns.checkpoint or "latest"), **result.as_dict()}
+    append_eval(ns.run_dir, record)
+    print(result)
+    return 0
+
+
+def cmd_reproduce(ns: argparse.Namespace) -> int:
+    from advnets.reproduce import reproduce
+
+    out = ns.out or Path("reproductions") / ns.target
+    table = reproduce(ns.target, out, seeds=ns.seeds, epochs=ns.epochs, eval_every=ns.eval_every,
+                      extra=ns.overrides, quiet=ns.quiet, with_baselines=not ns.no_baselines)
+    print(table)
+    _info(ns.quiet, f"written: {out}/RESULTS.md, {out}/results.json, {out}/parzen.png")
+    return 0
+
+
 def cmd_presets(ns: argparse.Namespace) -> int:
     from advnets.config import list_presets
 
@@ -109,6 +141,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, help="a checkpoint file (default: the run's latest)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("eval", help="score a run's generator (Parzen log-likelihood, PAPER §2)")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--metric", default="parzen", help="metric name (default parzen)")
+    p.add_argument("--samples", type=int, help="generated samples (default: the run's eval.parzen_samples, 10000)")
+    p.add_argument("--valid", type=int, help="validation images that choose sigma (default 1000)")
+    p.add_argument("--test", type=int, help="test images scored (default 10000)")
+    p.add_argument("--checkpoint", type=Path, help="a checkpoint file (default: the run's latest)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("reproduce", help="a long, resumable reproduction of a paper result (e.g. paper-mnist)")
+    p.add_argument("target", help="paper-mnist: Table 1, MNIST row (225 ± 2 nats)")
+    p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="applied to every seed's config")
+    p.add_argument("--seeds", type=int, default=3, help="training seeds (default 3)")
+    p.add_argument("--epochs", type=int, default=100, help="epochs per seed (default 100)")
+    p.add_argument("--eval-every", type=int, default=5, help="Parzen evaluation every N epochs (default 5)")
+    p.add_argument("--out", type=Path, help="output folder (default reproductions/TARGET)")
+    p.add_argument("--no-baselines", action="store_true", help="skip the real-image and k-means baselines")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("presets", help="list the presets")
     p.set_defaults(func=cmd_presets)

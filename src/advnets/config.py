@@ -104,6 +104,16 @@ class LogConfig:
 
 
 @dataclass
+class EvalConfig:
+    parzen_every_epochs: int = 0  # Parzen log-likelihood every N epochs during training (0 = off), PAPER §2
+    parzen_samples: int = 10000  # generated samples as kernel centres (the paper: 10,000)
+    parzen_valid: int = 1000  # validation images that choose sigma (the paper: the first 1,000)
+    parzen_test: int = 10000  # test images scored (the paper: all 10,000)
+    parzen_sigmas: Optional[list[float]] = None  # sigma grid; null = the paper's logspace(-1, 0, 10)
+    seed: int = 1234  # noise seed for evaluation samples (its own RNG: evaluating never changes training)
+
+
+@dataclass
 class RunConfig:
     name: str = "run"  # short description, used in the run folder's name
     seed: int = 0
@@ -113,6 +123,7 @@ class RunConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 def list_presets() -> dict[str, str]:
@@ -264,5 +275,10 @@ def validate(cfg: RunConfig) -> None:
     _check_optimizer("train.d_optimizer", cfg.train.d_optimizer)
     for key in ("every_steps", "sample_every_steps", "grid_size", "checkpoint_every_epochs", "keep_checkpoints"):
         _positive(f"log.{key}", getattr(cfg.log, key))
+    _positive("eval.parzen_every_epochs", cfg.eval.parzen_every_epochs, allow_zero=True)
+    for key in ("parzen_samples", "parzen_valid", "parzen_test"):
+        _positive(f"eval.{key}", getattr(cfg.eval, key))
+    if cfg.eval.parzen_sigmas is not None and (not cfg.eval.parzen_sigmas or min(cfg.eval.parzen_sigmas) <= 0):
+        raise UserError(f"eval.parzen_sigmas={cfg.eval.parzen_sigmas} must be a non-empty list of positive numbers")
     if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
         raise UserError(f"device={cfg.device!r} is not allowed; use auto, cpu, cuda or cuda:N")

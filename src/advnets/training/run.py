@@ -12,9 +12,10 @@ from advnets.config import RunConfig, build_config, to_yaml
 from advnets.data.images import ImageSet
 from advnets.errors import UserError
 from advnets.models import build_generator
-from advnets.models.noise import sample_noise
+from advnets.evaluate import generate
 from advnets.reporting.figures import save_image_grid
 from advnets.training.checkpoint import latest_checkpoint, load_checkpoint
+from advnets.training.evaluation import evaluation_hooks
 from advnets.training.hooks import CheckpointHook, LossPlotHook, MetricsHook, SampleHook
 from advnets.training.run_dir import CONFIG, create_run_dir, load_run_config, record_command, require_run_dir
 from advnets.training.trainer import Hook, Trainer, check_resumable, resolve_device
@@ -37,7 +38,7 @@ def train(cfg: RunConfig, out: Path | None = None, *, data: ImageSet | None = No
     # Build everything before creating the folder, so bad data or models leave nothing behind.
     trainer = Trainer(cfg, data=data)
     run_dir = create_run_dir(cfg, out, runs_root)
-    trainer.hooks = default_hooks(run_dir, cfg)
+    trainer.hooks = default_hooks(run_dir, cfg, evaluation_hooks(run_dir, cfg))
     return run_dir, trainer.fit()
 
 
@@ -56,7 +57,7 @@ def resume(run_dir: Path, overrides: list[str] | None = None, *, data: ImageSet 
         )
     (run_dir / CONFIG).write_text(to_yaml(cfg))
     record_command(run_dir)
-    trainer.hooks = default_hooks(run_dir, cfg)
+    trainer.hooks = default_hooks(run_dir, cfg, evaluation_hooks(run_dir, cfg))
     return trainer.fit()
 
 
@@ -76,18 +77,6 @@ def load_generator(run_dir: Path, checkpoint: Path | None = None,
         raise UserError(f"{path} does not match its own config ({str(err).splitlines()[0][:160]})") from None
     G.to(resolve_device(device)).eval()
     return G, cfg, state
-
-
-@torch.no_grad()
-def generate(G: nn.Module, cfg: RunConfig, n: int, *, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
-    """n samples [n, C, H, W] on the CPU from G's noise prior, reproducible from `seed` (own RNG)."""
-    device = next(G.parameters()).device
-    gen = torch.Generator().manual_seed(seed)
-    chunks = []
-    for start in range(0, n, batch_size):
-        z = sample_noise(min(batch_size, n - start), cfg.model.z_dim, cfg.model.noise, generator=gen)
-        chunks.append(G(z.to(device)).float().cpu())
-    return torch.cat(chunks)
 
 
 def sample(run_dir: Path, n: int, out: Path, *, checkpoint: Path | None = None, seed: int = 0) -> Path:

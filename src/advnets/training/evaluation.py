@@ -1,0 +1,48 @@
+"""Evaluation during training: the Parzen log-likelihood every `eval.parzen_every_epochs` epochs (PAPER.md §2),
+appended to eval.jsonl and drawn per epoch in parzen.png. A course report plotted exactly this curve and saw it
+fall when the generator collapsed (PAPER.md §6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from advnets.config import RunConfig
+from advnets.evaluate import append_eval, evaluate_parzen, parzen_data, read_evals
+from advnets.reporting.figures import plot_metric_curve
+from advnets.training.hooks import is_main_process
+from advnets.training.trainer import Hook, Trainer
+
+# The paper's Table 1 reports real-valued MNIST only; other data sets get no reference line.
+PAPER_REFERENCE = {"mnist": {"paper GAN (225)": 225.0, "Deep GSN (214)": 214.0}}
+
+
+class ParzenHook(Hook):
+    def __init__(self, run_dir: Path, cfg: RunConfig) -> None:
+        self.run_dir = run_dir
+        self.every = cfg.eval.parzen_every_epochs
+        self.data: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        if trainer.epoch % self.every or not is_main_process():
+            return
+        done = {r["epoch"] for r in read_evals(self.run_dir)}
+        if trainer.epoch in done:  # a resumed run does not score the same epoch twice
+            return
+        e = trainer.cfg.eval
+        if self.data is None:
+            self.data = parzen_data(trainer.cfg, e.parzen_valid, e.parzen_test)
+        result = evaluate_parzen(trainer.G, trainer.cfg, valid=self.data[0], test=self.data[1])
+        record = {"step": trainer.step, "epoch": trainer.epoch, **result.as_dict()}
+        append_eval(self.run_dir, record)
+        records = read_evals(self.run_dir, result.name)
+        plot_metric_curve(
+            records, "mean", self.run_dir / "parzen.png", x="epoch", err_key="se",
+            ylabel=f"{result.name} log-likelihood (nats)", title=f"{trainer.cfg.name}: Parzen log-likelihood",
+            reference=PAPER_REFERENCE.get(trainer.cfg.data.name),
+        )
+
+
+def evaluation_hooks(run_dir: Path, cfg: RunConfig) -> list[Hook]:
+    return [ParzenHook(run_dir, cfg)] if cfg.eval.parzen_every_epochs else []

@@ -1,0 +1,111 @@
+"""The real CLI, end to end: a tiny run, resume, sample, and every bad-input case (one line, exit 2, no
+traceback, nothing existing modified)."""
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import TINY
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "advnets", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    result = cli("train", *TINY, "log.tensorboard=true", "train.epochs=2", "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_train_writes_a_self_describing_run_folder(run_dir):
+    for name in ("config.yaml", "command.txt", "metrics.jsonl", "losses.png", "advnets-run.json",
+                 "samples/latest.png", "checkpoints/latest"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "tb").glob("events.out.tfevents.*"))
+    assert "train" in (run_dir / "command.txt").read_text()
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    keys = {"step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "lr_g", "lr_d", "momentum_g", "examples_per_s"}
+    assert keys <= set(records[0])
+    assert records[-1]["step"] == 2 * (1400 // 32)
+    assert len(list((run_dir / "samples").glob("step-*.png"))) >= 2  # step 0 and later
+
+
+def test_resume_with_more_epochs_and_sample(run_dir, tmp_path):
+    result = cli("resume", run_dir, "train.epochs=3", "--quiet")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == 3 * (1400 // 32)
+    assert (run_dir / "command.txt").read_text().count("advnets") >= 2
+    grid = tmp_path / "grid.png"
+    result = cli("sample", run_dir, "-n", 9, "-o", grid)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(grid).size[0] > 0
+
+
+def test_presets_lists_each_with_a_line():
+    result = cli("presets")
+    assert result.returncode == 0
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert {"digits", "mnist-paper", "mnist-zeros"} <= set(names)
+
+
+BAD = [
+    (["train", "train.epochz=3"], "unknown config key 'train.epochz'"),
+    (["train", "train.epochs=many"], "train.epochs"),
+    (["train", "train.batch_size=0"], "train.batch_size=0"),
+    (["train", "train.g_optimizer.lr=-0.1"], "train.g_optimizer.lr"),
+    (["train", "nonexistent-preset"], "neither a preset nor"),
+    (["train", "missing.yaml"], "does not exist"),
+    (["train", "mnist-paper", "data.root=/nonexistent", "data.download=false"], "data"),
+    (["train", "data.classes=[42]"], "data.classes"),
+    (["resume", "/nonexistent/run"], "does not exist"),
+    (["sample", "/tmp", "-n", "4"], "not an advnets run folder"),
+]
+
+
+@pytest.mark.parametrize("args,expected", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_clear_line_and_exit_2(args, expected, tmp_path, monkeypatch):
+    monkeypatch.setenv("ADVNETS_DATA", str(tmp_path / "no-data"))
+    result = cli(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("advnets: error:"), result.stderr
+    assert expected in lines[0]
+    assert not (tmp_path / "runs").exists()  # nothing was created for a refused run
+
+
+def test_out_never_overwrites_an_existing_run(run_dir):
+    before = tree_digest(run_dir)
+    result = cli("train", *TINY, "--out", run_dir, "--quiet")
+    assert result.returncode == 2 and "already holds a run" in result.stderr
+    assert tree_digest(run_dir) == before
+
+
+def test_resume_refuses_a_changed_model_and_leaves_the_run_alone(run_dir):
+    before = tree_digest(run_dir)
+    result = cli("resume", run_dir, "model.z_dim=9", "train.epochs=9")
+    assert result.returncode == 2 and "model.z_dim" in result.stderr and "Traceback" not in result.stderr
+    assert tree_digest(run_dir) == before
+
+
+def test_corrupt_checkpoint_is_reported_not_overwritten(run_dir, tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    result = cli("sample", run_dir, "--checkpoint", bad, "-o", tmp_path / "x.png")
+    assert result.returncode == 2 and "unreadable or truncated" in result.stderr
+    assert bad.read_bytes() == b"not a checkpoint"
