@@ -1,0 +1,58 @@
+"""Weight initialisation as the paper's pylearn2 configs set it (PAPER.md §0 "Initialisation").
+
+`irange` r: every weight ~ U(-r, r) and biases 0. `init_sigmoid_bias_from_marginals`: G's output bias is the
+inverse output nonlinearity of the per-pixel training mean, so an untrained G already emits the mean image
+(pylearn2 `models/dbm/__init__.py`). Both draw from the global torch RNG, so a seeded trainer builds the same
+weights every time.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from advnets.errors import UserError
+
+# pylearn2 clips the marginals away from the asymptotes of the output nonlinearity before inverting it.
+MARGINAL_EPS = 1e-7
+OUTPUTS = ("sigmoid", "tanh", "linear")
+
+# Layers whose weights pylearn2's irange covers: dense, and the conv / transposed-conv layers of conv nets.
+_WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+
+
+@torch.no_grad()
+def uniform_init_(module: nn.Module, r: float) -> None:
+    """Every Linear (and Conv2d / ConvTranspose2d) weight in `module` ~ U(-r, r), every such bias 0."""
+    if r <= 0:
+        raise ValueError(f"init range r must be > 0, got {r}")
+    for layer in module.modules():
+        if isinstance(layer, _WEIGHTED):
+            layer.weight.uniform_(-r, r)
+            if layer.bias is not None:
+                layer.bias.zero_()
+
+
+@torch.no_grad()
+def output_bias_from_marginals_(layer: nn.Linear, pixel_means: torch.Tensor, output: str) -> None:
+    """Set `layer.bias` so that G's output equals `pixel_means` [D] (in G's output space) when its input is 0.
+
+    sigmoid: logit(clip(m, 1e-7, 1 - 1e-7)); tanh: atanh(clip(m, -1 + 1e-7, 1 - 1e-7)); linear: m.
+    """
+    if output not in OUTPUTS:
+        raise UserError(
+            f"model.generator.output={output!r} is not allowed; choose one of: {', '.join(OUTPUTS)}"
+        )
+    if layer.bias is None:
+        raise ValueError("the output layer has no bias to set from the pixel marginals")
+    if pixel_means.shape != (layer.out_features,):
+        raise ValueError(f"pixel_means must have shape [{layer.out_features}], got {list(pixel_means.shape)}")
+    # float64 so the clip at 1 - 1e-7 is not rounded away (float32 cannot hold 1 - 1e-7 exactly).
+    m = pixel_means.detach().to("cpu", torch.float64)
+    if output == "sigmoid":
+        bias = torch.logit(m.clamp(MARGINAL_EPS, 1.0 - MARGINAL_EPS))
+    elif output == "tanh":
+        bias = torch.atanh(m.clamp(-1.0 + MARGINAL_EPS, 1.0 - MARGINAL_EPS))
+    else:
+        bias = m
+    layer.bias.copy_(bias)

@@ -1,0 +1,52 @@
+"""Building blocks shared by the fully connected nets: Maxout and the named hidden activations.
+
+Maxout follows Goodfellow et al. (2013), "Maxout Networks", as pylearn2's `models/maxout.py` ran it for the
+GAN paper's discriminators (PAPER.md §0): one dense layer of units * pieces outputs, then each unit takes the
+max over a *contiguous* group of `pieces` outputs (unit j uses columns j*pieces ... j*pieces + pieces - 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from advnets.errors import UserError
+
+# leaky_relu uses slope 0.2, the usual choice for GAN discriminators and generators.
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "elu": nn.ELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+}
+
+
+def make_activation(name: str, key: str) -> nn.Module:
+    """A fresh activation module for `name`; `key` is the config key it came from, for the error message."""
+    if name not in ACTIVATIONS:
+        raise UserError(f"{key}={name!r} is not an activation; choose one of: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+class Maxout(nn.Module):
+    """Linear(in_features, units * pieces), then the max over contiguous groups of `pieces` outputs."""
+
+    def __init__(self, in_features: int, units: int, pieces: int) -> None:
+        super().__init__()
+        if units <= 0 or pieces <= 0:
+            raise ValueError(f"Maxout needs units > 0 and pieces > 0, got units={units}, pieces={pieces}")
+        self.in_features = in_features
+        self.units = units
+        self.pieces = pieces
+        self.linear = nn.Linear(in_features, units * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # [..., in] -> [..., units * pieces] -> [..., units, pieces] -> [..., units]. Splitting the last axis
+        # as (units, pieces) puts columns j*pieces ... j*pieces + pieces - 1 in unit j, as pylearn2 does.
+        return self.linear(x).unflatten(-1, (self.units, self.pieces)).amax(-1)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, units={self.units}, pieces={self.pieces}"

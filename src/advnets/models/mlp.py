@@ -1,0 +1,143 @@
+"""Fully connected generator and discriminators of Goodfellow et al. (2014), PAPER.md §0 and §1a.
+
+G: z -> [Linear -> activation] * len(hidden) -> Linear -> output nonlinearity, reshaped to the image shape.
+   The paper's MNIST G is 100 -> 1200 ReLU -> 1200 ReLU -> 784 sigmoid, without dropout.
+D: flatten -> [Dropout -> hidden layer] * len(hidden) -> Dropout -> Linear(., 1), emitting a logit (no
+   sigmoid: the losses apply it stably). pylearn2's `dropout_fprop` drops the input of *every* D layer, the
+   logit layer included: keep 0.8 on the image, 0.5 after that, with inverted scaling 1/keep.
+   nn.Dropout(p = 1 - keep) does exactly that; a keep of 1.0 adds no module. The paper's MNIST D uses
+   Maxout(240 units, 5 pieces) hidden layers; MLPDiscriminator swaps in Linear + activation (PAPER.md §6,
+   MNIST zeros: 784 -> 256 LeakyReLU -> 1).
+
+These modules build with PyTorch's default init; `advnets.models.build_*` apply the config's init.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from advnets.errors import UserError
+from advnets.models.layers import Maxout, make_activation
+
+OUTPUT_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "linear": nn.Identity,
+}
+
+
+def _dropout(keep: float) -> list[nn.Module]:
+    """[nn.Dropout(1 - keep)], or [] when keep is 1 (nothing is dropped, so no module at all)."""
+    if not 0.0 < keep <= 1.0:
+        raise ValueError(f"dropout keep-probability must be in (0, 1], got {keep}")
+    return [] if keep == 1.0 else [nn.Dropout(p=1.0 - keep)]
+
+
+class MLPGenerator(nn.Module):
+    """z [N, z_dim] -> images [N, C, H, W]."""
+
+    def __init__(
+        self,
+        z_dim: int,
+        hidden: Sequence[int],
+        image_shape: tuple[int, int, int],
+        *,
+        activation: str = "relu",
+        output: str = "sigmoid",
+    ) -> None:
+        super().__init__()
+        if output not in OUTPUT_ACTIVATIONS:
+            choices = ", ".join(OUTPUT_ACTIVATIONS)
+            raise UserError(f"model.generator.output={output!r} is not allowed; choose one of: {choices}")
+        self.z_dim = z_dim
+        self.image_shape = tuple(image_shape)
+        self.output = output
+        layers: list[nn.Module] = []
+        width = z_dim
+        for units in hidden:
+            layers += [nn.Linear(width, units), make_activation(activation, "model.generator.activation")]
+            width = units
+        self.hidden = nn.Sequential(*layers)
+        self.output_layer = nn.Linear(width, math.prod(self.image_shape))
+        self.output_activation = OUTPUT_ACTIVATIONS[output]()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.output_activation(self.output_layer(self.hidden(z)))  # [N, C*H*W]
+        return x.view(z.shape[0], *self.image_shape)  # [N, C, H, W]
+
+
+class _DropoutDiscriminator(nn.Module):
+    """D skeleton: `hidden` (flatten, then dropout before each hidden layer) and `head` (dropout, logit)."""
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        hidden_layers: list[nn.Module],
+        hidden_width: int,
+        *,
+        input_keep: float,
+        hidden_keep: float,
+    ) -> None:
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        layers: list[nn.Module] = [nn.Flatten()]
+        for i, layer in enumerate(hidden_layers):
+            layers += [*_dropout(input_keep if i == 0 else hidden_keep), layer]
+        self.hidden = nn.Sequential(*layers)
+        # The logit layer's input is dropped like every other D layer's (PAPER.md §0); with no hidden layers
+        # it is the image itself, so it gets the input keep.
+        head_keep = hidden_keep if hidden_layers else input_keep
+        self.head = nn.Sequential(*_dropout(head_keep), nn.Linear(hidden_width, 1))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x [N, C, H, W] -> the last hidden layer's output [N, F] (before the final dropout)."""
+        return self.hidden(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [N, C, H, W] -> logits [N] (pre-sigmoid; higher means "real")."""
+        return self.head(self.hidden(x)).squeeze(-1)
+
+
+class MaxoutDiscriminator(_DropoutDiscriminator):
+    """The paper's D: Maxout hidden layers of `hidden[i]` units x `pieces` pieces, dropout, one logit."""
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        hidden: Sequence[int],
+        *,
+        pieces: int = 5,
+        input_keep: float = 0.8,
+        hidden_keep: float = 0.5,
+    ) -> None:
+        width = math.prod(image_shape)
+        layers: list[nn.Module] = []
+        for units in hidden:
+            layers.append(Maxout(width, units, pieces))
+            width = units
+        super().__init__(image_shape, layers, width, input_keep=input_keep, hidden_keep=hidden_keep)
+
+
+class MLPDiscriminator(_DropoutDiscriminator):
+    """D with Linear + activation hidden layers, the same dropout placement and a logit output."""
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        hidden: Sequence[int],
+        *,
+        activation: str = "leaky_relu",
+        input_keep: float = 1.0,
+        hidden_keep: float = 1.0,
+    ) -> None:
+        width = math.prod(image_shape)
+        layers: list[nn.Module] = []
+        for units in hidden:
+            act = make_activation(activation, "model.discriminator.activation")
+            layers.append(nn.Sequential(nn.Linear(width, units), act))
+            width = units
+        super().__init__(image_shape, layers, width, input_keep=input_keep, hidden_keep=hidden_keep)

@@ -1,0 +1,129 @@
+"""Initialisation: pylearn2 irange and the output bias from pixel marginals (PAPER.md §0, §1a)."""
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+
+from advnets.config import ModelConfig
+from advnets.errors import UserError
+from advnets.models import build_discriminator, build_generator
+from advnets.models.init import output_bias_from_marginals_, uniform_init_
+from advnets.models.layers import Maxout
+
+MNIST = (1, 28, 28)
+
+
+def linears(module: nn.Module) -> list[nn.Linear]:
+    return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def hand_means() -> torch.Tensor:
+    """784 pixel means whose first entries hit both clips: 0, 1, 0.5, 0.25, 0.9, then 0.5 everywhere."""
+    means = torch.full((784,), 0.5)
+    means[:5] = torch.tensor([0.0, 1.0, 0.5, 0.25, 0.9])
+    return means
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+# logit(clip(m, 1e-7, 1 - 1e-7)) for hand_means()[:5], computed in float64 by hand.
+HAND_LOGITS = [logit(1e-7), logit(1.0 - 1e-7), 0.0, math.log(1.0 / 3.0), math.log(9.0)]
+
+
+def test_uniform_init_range_spread_and_zero_bias():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(50, 40), nn.ReLU(), Maxout(40, 30, 4))
+    uniform_init_(net, 0.3)
+    for layer in linears(net):
+        assert layer.weight.abs().max() <= 0.3
+        assert layer.weight.abs().max() > 0.29
+        assert layer.weight.min() < -0.29  # both signs, not U(0, r)
+        torch.testing.assert_close(layer.bias, torch.zeros_like(layer.bias), rtol=0, atol=0)
+
+
+def test_paper_generator_ranges_and_output_bias():
+    torch.manual_seed(0)
+    G = build_generator(ModelConfig(), MNIST, hand_means())
+    layers = linears(G)
+    assert len(layers) == 3
+    for layer in layers:
+        assert layer.weight.abs().max() <= 0.05
+        assert layer.weight.abs().max() > 0.045
+    for layer in layers[:-1]:
+        torch.testing.assert_close(layer.bias, torch.zeros_like(layer.bias), rtol=0, atol=0)
+    bias = G.output_layer.bias
+    torch.testing.assert_close(bias[:5], torch.tensor(HAND_LOGITS))
+    torch.testing.assert_close(bias[5:], torch.zeros(779), rtol=0, atol=0)
+    # The clip at 1 - 1e-7 survives (float32 arithmetic would round it to 1 - 1.19e-7 and give 15.94).
+    assert bias[1].item() == pytest.approx(16.1181, abs=1e-4)
+
+
+def test_paper_discriminator_ranges():
+    torch.manual_seed(0)
+    D = build_discriminator(ModelConfig(), MNIST)
+    layers = linears(D)
+    assert len(layers) == 3
+    for layer in layers:
+        assert layer.weight.abs().max() <= 0.005
+        assert layer.weight.abs().max() > 0.0045
+        torch.testing.assert_close(layer.bias, torch.zeros_like(layer.bias), rtol=0, atol=0)
+
+
+def test_tanh_and_linear_marginals():
+    layer = nn.Linear(3, 4)
+    means = torch.tensor([-1.0, 1.0, 0.0, 0.5])
+    output_bias_from_marginals_(layer, means, "tanh")
+    atanh_clip = 0.5 * math.log((2.0 - 1e-7) / 1e-7)  # atanh(1 - 1e-7)
+    expected = torch.tensor([-atanh_clip, atanh_clip, 0.0, 0.5493061443])  # atanh(0.5)
+    torch.testing.assert_close(layer.bias.detach(), expected)
+    output_bias_from_marginals_(layer, means, "linear")
+    torch.testing.assert_close(layer.bias.detach(), means, rtol=0, atol=0)
+
+
+def test_marginal_bias_makes_zero_input_emit_the_mean_image():
+    # With z = 0 every ReLU hidden unit is 0 (zero biases), so G(0) = sigmoid(output bias) = clipped means.
+    torch.manual_seed(0)
+    means = hand_means()
+    G = build_generator(ModelConfig(), MNIST, means)
+    out = G(torch.zeros(1, 100)).flatten()
+    torch.testing.assert_close(out, means.clamp(1e-7, 1 - 1e-7), rtol=1e-5, atol=1e-7)
+
+
+def test_marginal_bias_errors():
+    layer = nn.Linear(3, 4)
+    with pytest.raises(ValueError, match=r"shape \[4\]"):
+        output_bias_from_marginals_(layer, torch.zeros(5), "sigmoid")
+    with pytest.raises(UserError, match=r"model\.generator\.output='relu'.*sigmoid, tanh, linear"):
+        output_bias_from_marginals_(layer, torch.zeros(4), "relu")
+    with pytest.raises(ValueError, match="pixel_means"):
+        build_generator(ModelConfig(), MNIST)
+
+
+def test_builds_are_reproducible_from_the_global_seed():
+    def weights(seed: int) -> list[torch.Tensor]:
+        torch.manual_seed(seed)
+        G = build_generator(ModelConfig(), (1, 8, 8), torch.full((64,), 0.3))
+        D = build_discriminator(ModelConfig(), (1, 8, 8))
+        return [*G.state_dict().values(), *D.state_dict().values()]
+
+    for a, b in zip(weights(4), weights(4), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.equal(weights(4)[0], weights(5)[0])
+
+
+def test_null_init_range_keeps_pytorch_default():
+    torch.manual_seed(0)
+    cfg = ModelConfig()
+    cfg = replace(cfg, generator=replace(cfg.generator, init_range=None, bias_from_marginals=False))
+    G = build_generator(cfg, MNIST)
+    first, _, last = linears(G)
+    # PyTorch's default Linear init is U(+-1/sqrt(fan_in)): 0.1 for fan_in 100, not the paper's 0.05.
+    assert 0.095 < first.weight.abs().max() <= 0.1
+    assert first.bias.abs().max() > 0.05
+    bound = 1 / math.sqrt(1200)
+    assert 0.95 * bound < last.bias.abs().max() <= bound
