@@ -1,0 +1,322 @@
+"""Figures of a run: sample grids (the paper's Fig. 2 shows fair random samples as a grid), training curves
+(G and D losses, and the mean D(x) / D(G(z)) that should both approach the equilibrium D = 1/2 of Fig. 1d),
+metric curves such as the Parzen log-likelihood of Table 1 per epoch, and the JSON-lines reader behind them.
+
+Every PNG is written atomically (a temporary file in the same folder, then `os.replace`) so that a crash or
+a reader polling the run folder never sees a half-written figure. Plots use `matplotlib.figure.Figure` with
+the Agg canvas directly rather than pyplot: no global figure registry to leak memory over a long run, no
+backend state.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import secrets
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from PIL import Image
+
+from advnets.errors import UserError
+
+DPI = 120
+LOSSES_SIZE_IN = (8.0, 6.5)  # 960 x 780 px: two stacked panels stay readable
+LOSSES_SIZE_ONE_PANEL_IN = (8.0, 4.0)  # 960 x 480 px when there are no D(x) / D(G(z)) columns
+CURVE_SIZE_IN = (7.0, 4.5)  # 840 x 540 px
+# Mid-grey separates tiles on both kinds of image we show: white-on-black digits (black padding would merge
+# neighbouring backgrounds into one black sheet) and bright faces or CIFAR images (white would do the same).
+PAD_VALUE = 128
+MIN_TILE_PX = (
+    56  # default upscale makes each tile at least this big: 8x8 digits -> 56x56, 28x28 MNIST -> 56x56
+)
+PIXEL_RANGES = ("unit", "symmetric")
+
+
+# ----------------------------------------------------------------------------------------------- image grids
+def image_grid(
+    images: torch.Tensor,
+    *,
+    pixel_range: str,
+    nrow: int | None = None,
+    padding: int = 2,
+    scale: int | None = None,
+) -> Image.Image:
+    """Tile images [N, C, H, W] (C = 1 or 3) into one picture, `nrow` images per row (default ceil(sqrt(N))).
+
+    `pixel_range` is "unit" ([0, 1], sigmoid G) or "symmetric" ([-1, 1], tanh G); values outside are clamped
+    and NaN (a diverged G) shows as black. Each tile is upscaled by the integer `scale` with nearest-neighbour
+    (default: the smallest scale giving tiles of at least 56 px); then `padding` mid-grey pixels separate
+    tiles and frame the grid, and empty cells of a last partial row are grey too. Returns mode "L" for C = 1,
+    "RGB" for C = 3.
+    """
+    if pixel_range not in PIXEL_RANGES:
+        raise ValueError(f"pixel_range must be one of {PIXEL_RANGES}, got {pixel_range!r}")
+    if images.dim() != 4 or images.shape[1] not in (1, 3) or images.shape[0] == 0:
+        raise ValueError(
+            f"images must be [N, C, H, W] with N >= 1 and C in (1, 3), got shape {tuple(images.shape)}"
+        )
+    n, c, h, w = images.shape
+    if nrow is None:
+        nrow = math.ceil(math.sqrt(n))
+    if scale is None:
+        scale = max(1, math.ceil(MIN_TILE_PX / min(h, w)))
+    if nrow < 1 or scale < 1 or padding < 0:
+        raise ValueError(f"need nrow >= 1, scale >= 1 and padding >= 0, got {nrow}, {scale}, {padding}")
+
+    x = images.detach().to("cpu", torch.float32)
+    if pixel_range == "symmetric":
+        x = (x + 1.0) / 2.0
+    x = torch.nan_to_num(x, nan=0.0).clamp(0.0, 1.0)
+    pixels = (x * 255.0).round().to(torch.uint8)  # [N, C, H, W]
+    pixels = pixels.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)  # [N, C, sH, sW]
+
+    rows = math.ceil(n / nrow)
+    tile_h, tile_w = h * scale, w * scale
+    # Fill the missing cells of the last row with grey tiles, then lay all cells out on a grey canvas at once.
+    cells = torch.full((rows * nrow, c, tile_h + padding, tile_w + padding), PAD_VALUE, dtype=torch.uint8)
+    cells[:n, :, padding:, padding:] = pixels
+    # [rows*nrow, C, th+p, tw+p] -> [C, rows, th+p, nrow, tw+p] -> [C, rows*(th+p), nrow*(tw+p)]
+    grid = cells.view(rows, nrow, c, tile_h + padding, tile_w + padding).permute(2, 0, 3, 1, 4)
+    grid = grid.reshape(c, rows * (tile_h + padding), nrow * (tile_w + padding))
+    # The right and bottom frame: each cell carries only its top/left padding.
+    canvas = torch.full((c, grid.shape[1] + padding, grid.shape[2] + padding), PAD_VALUE, dtype=torch.uint8)
+    canvas[:, : grid.shape[1], : grid.shape[2]] = grid
+    array = canvas.permute(1, 2, 0).contiguous().numpy()  # [H_grid, W_grid, C]
+    # Pillow infers the mode from the uint8 array: 2-D -> "L", [H, W, 3] -> "RGB".
+    return Image.fromarray(array[:, :, 0] if c == 1 else array)
+
+
+def save_image_grid(images: torch.Tensor, path: str | Path, **kw: Any) -> None:
+    """`image_grid(images, **kw)` written as a PNG to `path` atomically; makes the parent folders."""
+    picture = image_grid(images, **kw)
+    _write_atomic(Path(path), lambda f: picture.save(f, format="PNG"))
+
+
+def _write_atomic(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
+    # The temporary file sits in the same folder so os.replace is a rename on one file system (atomic). No
+    # fsync: figures are redrawn from metrics.jsonl, so surviving a power cut is not worth a flush per figure.
+    # Not tempfile.mkstemp: its files are mode 0600, and the figure should get the usual umask-based mode.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------------------------------- metrics reader
+def read_metrics(path: str | Path) -> list[dict]:
+    """Read a JSON-lines file (metrics.jsonl, eval.jsonl) into a list of dicts, in file order.
+
+    A last line without its newline that does not parse is a record cut off by a crash (or still being
+    written) and is skipped silently. A bad line elsewhere (typically a cut-off record that a resumed run
+    appended to) is skipped with one warning naming the line numbers: losing one record is better than a
+    figure, or the training run drawing it, failing. Blank lines are ignored.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(
+            f"no metrics file at {path}; pass the metrics.jsonl or eval.jsonl of a run folder"
+        ) from None
+    lines = data.split(b"\n")
+    # After a final newline split() yields an empty last item; otherwise the last item is unterminated.
+    unterminated = len(lines) - 1 if lines[-1].strip() else None
+    records: list[dict] = []
+    bad: list[int] = []
+    for index, raw in enumerate(lines):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        elif index != unterminated:
+            bad.append(index + 1)
+    if bad:
+        shown = ", ".join(map(str, bad[:10])) + (", ..." if len(bad) > 10 else "")
+        warnings.warn(
+            f"{path}: skipped {len(bad)} line(s) that are not JSON objects (line {shown}); "
+            "they are usually records cut off by a crash",
+            stacklevel=2,
+        )
+    return records
+
+
+# ----------------------------------------------------------------------------------------------------- plots
+def plot_losses(records: list[dict], path: str | Path, *, title: str | None = None) -> None:
+    """Training curves from metrics records to a PNG at `path`.
+
+    Top panel: G and D loss vs step (an "epoch" axis on top when records carry "epoch"). Bottom panel, when
+    records carry "d_real" (mean D(x)) or "d_fake" (mean D(G(z))): both vs step with a dashed line at D = 1/2,
+    where both sit at the global optimum p_g = p_data (Sec. 4, Fig. 1d). Raw curves stay visible; long ones
+    get a smoothed overlay. Records without "step" are ignored; a key missing from some records leaves those
+    points out.
+    """
+    records = [r for r in records if _is_number(r.get("step"))]
+    if not records:
+        raise UserError(
+            f"no record with a 'step' to plot for {path}; train for at least one logging interval"
+        )
+    has_d_outputs = any(k in r for r in records for k in ("d_real", "d_fake"))
+    fig = Figure(
+        figsize=LOSSES_SIZE_IN if has_d_outputs else LOSSES_SIZE_ONE_PANEL_IN, dpi=DPI, layout="constrained"
+    )
+    FigureCanvasAgg(fig)
+    if has_d_outputs:
+        loss_ax, d_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    else:
+        loss_ax, d_ax = fig.subplots(1, 1), None
+
+    for key, label, color in (("g_loss", "G loss", "tab:orange"), ("d_loss", "D loss", "tab:blue")):
+        _plot_raw_and_smoothed(loss_ax, *_series(records, "step", key), label=label, color=color)
+    loss_ax.set_ylabel("loss")
+    _add_epoch_axis(loss_ax, records)
+    _finish(loss_ax)
+
+    if d_ax is not None:
+        for key, label, color in (
+            ("d_real", "mean D(x)", "tab:green"),
+            ("d_fake", "mean D(G(z))", "tab:red"),
+        ):
+            _plot_raw_and_smoothed(d_ax, *_series(records, "step", key), label=label, color=color)
+        d_ax.axhline(
+            0.5, color="black", linestyle="--", linewidth=1.0, label="D = 1/2 (equilibrium, Fig. 1d)"
+        )
+        d_ax.set_ylim(-0.03, 1.03)
+        d_ax.set_ylabel("D output")
+        _finish(d_ax)
+    (d_ax if d_ax is not None else loss_ax).set_xlabel("step")
+    if title:
+        fig.suptitle(title)
+    _save_figure(fig, Path(path))
+
+
+def plot_metric_curve(
+    records: list[dict],
+    key: str,
+    path: str | Path,
+    *,
+    x: str = "epoch",
+    ylabel: str | None = None,
+    title: str | None = None,
+    err_key: str | None = None,
+    reference: dict[str, float] | None = None,
+) -> None:
+    """One metric (records[i][key]) against records[i][x] to a PNG at `path`, e.g. the Parzen log-likelihood
+    per epoch with ± standard-error bars (`err_key`) and the paper's Table 1 value as a `reference` line
+    ({"paper (225)": 225.0}). Records lacking `key` or `x` are skipped. Records carrying a "series" key (e.g.
+    "seed 1") are drawn as one line per series."""
+    records = [r for r in records if _is_number(r.get(key)) and _is_number(r.get(x))]
+    if not records:
+        raise UserError(f"no record has both '{key}' and '{x}' to plot for {path}; run an evaluation first")
+    fig = Figure(figsize=CURVE_SIZE_IN, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots(1, 1)
+
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        groups.setdefault(str(r.get("series", key)), []).append(r)
+    for label, group in groups.items():
+        group = sorted(group, key=lambda r: r[x])
+        xs, ys = _series(group, x, key)
+        errs = None
+        if err_key is not None:
+            # A record without an error estimate gets no bar rather than a made-up zero-width one.
+            errs = np.array(
+                [r[err_key] if _is_number(r.get(err_key)) else np.nan for r in group], dtype=float
+            )
+        ax.errorbar(xs, ys, yerr=errs, marker="o", markersize=4, capsize=3, linewidth=1.5, label=label)
+
+    styles = ["--", ":", "-.", (0, (5, 1, 1, 1))]
+    for i, (label, value) in enumerate((reference or {}).items()):
+        ax.axhline(
+            value,
+            color=f"C{(i + len(groups)) % 10}",
+            linestyle=styles[i % len(styles)],
+            linewidth=1.2,
+            label=label,
+        )
+    if all(float(r[x]).is_integer() for r in records):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel or key)
+    _finish(ax)
+    if title:
+        ax.set_title(title)
+    _save_figure(fig, Path(path))
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _series(records: list[dict], x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [(r[x], r[y]) for r in records if _is_number(r.get(y))]
+    if not pairs:
+        return np.empty(0), np.empty(0)
+    xs, ys = zip(*pairs, strict=True)
+    return np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+
+
+def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average; the window shrinks at the ends and NaNs (a diverged step) are left out."""
+    valid = np.isfinite(values)
+    kernel = np.ones(window)
+    sums = np.convolve(np.where(valid, values, 0.0), kernel, mode="same")
+    counts = np.convolve(valid.astype(float), kernel, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / counts, np.nan)
+
+
+def _plot_raw_and_smoothed(ax: Axes, xs: np.ndarray, ys: np.ndarray, *, label: str, color: str) -> None:
+    if xs.size == 0:
+        return
+    # Smooth only once there are enough points for noise to hide the trend (~50 windows over the run).
+    window = (xs.size // 50) | 1  # odd, so the average stays centred
+    if window >= 3:
+        ax.plot(xs, ys, color=color, alpha=0.3, linewidth=0.8)
+        smoothed = _smooth(ys, window)
+        ax.plot(xs, smoothed, color=color, linewidth=1.6, label=f"{label} (moving mean of {window})")
+    else:
+        ax.plot(xs, ys, color=color, linewidth=1.2, marker="o" if xs.size == 1 else None, label=label)
+
+
+def _add_epoch_axis(ax: Axes, records: list[dict]) -> None:
+    # epoch = step / steps_per_epoch (the trainer logs fractional epochs), so a linear map labels a top axis.
+    last = max((r for r in records if _is_number(r.get("epoch"))), key=lambda r: r["step"], default=None)
+    if last is None or last["step"] <= 0 or last["epoch"] <= 0:
+        return
+    epochs_per_step = last["epoch"] / last["step"]
+    top = ax.secondary_xaxis("top", functions=(lambda s: s * epochs_per_step, lambda e: e / epochs_per_step))
+    top.set_xlabel("epoch")
+
+
+def _finish(ax: Axes) -> None:
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize="small", framealpha=0.8)
+
+
+def _save_figure(fig: Figure, path: Path) -> None:
+    # Fixed figure size and no bbox_inches="tight", so the PNG is always figsize * DPI pixels.
+    _write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
+    fig.clear()  # drop the artists now rather than whenever the garbage collector gets to the figure
