@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -76,19 +77,25 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint onto the CPU, refusing anything that would execute code."""
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; check the path")
+    unreadable = UserError(
+        f"checkpoint {path} is unreadable or truncated; use an earlier checkpoint from the same folder or retrain"
+    )
+    # torch.save writes a zip archive; anything else that is not even a pickle is damaged or foreign.
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            if f.read(1) != b"\x80":
+                raise unreadable
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        what = f"it references {found.group(1)}" if found else "it holds objects other than tensors and plain data"
         raise UserError(
-            f"refusing to load {path}: it contains objects other than tensors and plain data, which could run "
-            f"code ({first[:160]}); only load checkpoints written by advnets"
+            f"refusing to load {path}: {what}, which could run code when unpickled; only load checkpoints "
+            "written by advnets"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise UserError(
-            f"checkpoint {path} is unreadable or truncated ({type(err).__name__}); use an earlier checkpoint "
-            "from the same folder or retrain"
-        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError):
+        raise unreadable from None
     if not isinstance(state, dict) or "format" not in state or state.get("format") != "advnets-checkpoint":
         raise UserError(f"{path} is not an advnets checkpoint; pass one from a run's checkpoints/ folder")
     return state

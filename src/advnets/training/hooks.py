@@ -39,6 +39,12 @@ class MetricsHook(Hook):
         self.bar = None
 
     def on_start(self, trainer: Trainer) -> None:
+        path = self.run_dir / METRICS
+        if is_main_process() and path.exists() and path.stat().st_size:
+            with open(path, "rb+") as f:  # a crash mid-line must not glue the next record onto the torn one
+                f.seek(-1, 2)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")
         if trainer.cfg.log.tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # imported lazily: it is slow to import
 
@@ -62,9 +68,9 @@ class MetricsHook(Hook):
         if not self.count:
             return
         keys = sorted(self.sums)
-        values = torch.stack([self.sums[k].float().cpu() for k in keys]).tolist()  # the one host sync
+        values = torch.stack([self.sums[k].float() for k in keys]).cpu().tolist()  # the one host sync
         now = time.perf_counter()
-        means = {k: v / self.count for k, v in zip(keys, values) if k != "examples"}
+        means = {k: v / self.count for k, v in zip(keys, values)}
         record = {
             "step": trainer.step,
             "epoch": trainer.epoch + trainer.batches.cursor.batch / trainer.batches.batches_per_epoch,
@@ -73,7 +79,7 @@ class MetricsHook(Hook):
             "lr_d": trainer.d_opt.param_groups[0]["lr"],
             "momentum_g": trainer.g_opt.param_groups[0].get("momentum", 0.0),
             "momentum_d": trainer.d_opt.param_groups[0].get("momentum", 0.0),
-            "examples_per_s": dict(zip(keys, values)).get("examples", 0.0) / max(now - self.tick, 1e-9),
+            "examples_per_s": self.count * trainer.real_examples_per_step() / max(now - self.tick, 1e-9),
         }
         self.sums, self.count, self.tick = {}, 0, now
         if is_main_process():

@@ -52,7 +52,8 @@ def create_run_dir(cfg: RunConfig, out: Path | None, root: Path = Path("runs")) 
 
 def record_command(path: Path) -> None:
     """Append the exact command line (and where it ran) to command.txt."""
-    line = f"# {time.strftime('%Y-%m-%d %H:%M:%S')} in {Path.cwd()}\n{shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])}\n"
+    command = shlex.join(["advnets", *sys.argv[1:]])
+    line = f"# {time.strftime('%Y-%m-%d %H:%M:%S')} in {Path.cwd()}\n{command}\n"
     with open(path / "command.txt", "a") as f:
         f.write(line)
 

@@ -111,6 +111,11 @@ class Trainer:
             total = min(total, self.cfg.train.max_steps)
         return total
 
+    def real_examples_per_step(self) -> int:
+        """Real examples D sees per iteration (for examples/s)."""
+        k = 1 if self.cfg.train.update == "simultaneous" else self.cfg.train.d_steps
+        return k * self.cfg.train.batch_size
+
     def done(self) -> bool:
         if self.cfg.train.max_steps is not None and self.step >= self.cfg.train.max_steps:
             return True
@@ -136,19 +141,15 @@ class Trainer:
             stats = simultaneous_step(
                 self.G, self.D, self.loss, real, self._noise(len(real)), self.g_opt, self.d_opt, half=half
             )
-            stats["examples"] = torch.tensor(float(len(real)))
         else:
-            examples = 0
             for _ in range(cfg.d_steps):
                 self.d_updates += 1
                 apply_schedule(self.d_opt, cfg.d_optimizer, self.d_updates, self.epoch + 1)
                 real = self._real()
                 stats = d_step(self.G, self.D, self.loss, real, self._noise(len(real)), self.d_opt, half=half)
-                examples += len(real)
             self.g_updates += 1
             apply_schedule(self.g_opt, cfg.g_optimizer, self.g_updates, self.epoch + 1)
             stats |= g_step(self.G, self.D, self.loss, self._noise(cfg.g_batch_size or cfg.batch_size), self.g_opt)
-            stats["examples"] = torch.tensor(float(examples))
         self.step += 1
         return stats
 
@@ -197,7 +198,7 @@ class Trainer:
         return {
             "format": "advnets-checkpoint",
             "advnets_version": __version__,
-            "torch_version": torch.__version__,
+            "torch_version": str(torch.__version__),
             "config": to_dict(self.cfg),
             "image_shape": list(self.image_shape),
             "G": self.G.state_dict(),
