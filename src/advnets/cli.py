@@ -170,7 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    # Overrides may come after options (`train --quiet a.b=1`): argparse leaves those over, so collect them.
+    ns, rest = parser.parse_known_args(argv)
+    target = "args" if hasattr(ns, "args") else "overrides"
+    if rest and (not hasattr(ns, target) or any(a.startswith("-") or "=" not in a for a in rest)):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if rest:
+        setattr(ns, target, [*getattr(ns, target), *rest])
     try:
         return ns.func(ns)
     except UserError as err:

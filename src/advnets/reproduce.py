@@ -24,7 +24,7 @@ from advnets.config import RunConfig, load_config
 from advnets.data import load_images
 from advnets.errors import UserError
 from advnets.evaluate import parzen_data, read_evals
-from advnets.metrics.parzen import PAPER_SIGMAS, parzen_score
+from advnets.metrics.parzen import PAPER_SIGMAS, parzen_score, protocol_name
 from advnets.reporting.figures import plot_metric_curve
 from advnets.training.run import resume, train
 from advnets.training.run_dir import is_run_dir
@@ -67,9 +67,11 @@ def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
         raise KeyboardInterrupt
 
 
-def baselines(out: Path, cfg: RunConfig, *, n_centres: int = 10_000, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """Parzen scores with real training images and k-means centroids as the kernel centres (cached)."""
-    cache = out / "baselines.json"
+def baselines(out: Path, cfg: RunConfig, *, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Parzen scores with real training images and k-means centroids as the kernel centres (cached), as many
+    centres as the GAN gets samples (eval.parzen_samples) so the protocol is the same."""
+    n_centres = cfg.eval.parzen_samples
+    cache = out / f"baselines-{n_centres}.json"
     if cache.exists():
         return json.loads(cache.read_text())
     from sklearn.cluster import MiniBatchKMeans
@@ -84,15 +86,17 @@ def baselines(out: Path, cfg: RunConfig, *, n_centres: int = 10_000, seed: int =
     for label, centres in (("training images", real), ("k-means centroids", centroids)):
         result = parzen_score(centres, valid, test, pixel_range=cfg.data.pixel_range, sigmas=PAPER_SIGMAS, seed=seed)
         results[label] = result.as_dict()
-    cache.write_text(json.dumps(results, indent=2) + "\n")
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    tmp.replace(cache)
     return results
 
 
-def summarise(out: Path, seeds: list[int], base: dict[str, dict[str, Any]]) -> str:
+def summarise(out: Path, seeds: list[int], base: dict[str, dict[str, Any]], name: str = "parzen10k") -> str:
     """The results table (markdown), also written to out/RESULTS.md and out/results.json."""
     per_seed = []
     for seed in seeds:
-        records = read_evals(out / f"seed-{seed}", "parzen10k")
+        records = read_evals(out / f"seed-{seed}", name)
         if not records:
             continue
         final = max(records, key=lambda r: r["epoch"])
@@ -102,8 +106,8 @@ def summarise(out: Path, seeds: list[int], base: dict[str, dict[str, Any]]) -> s
         "| model | MNIST Parzen log-likelihood (nats) | protocol / notes |",
         "|---|---|---|",
     ]
-    for name, mean, se in PAPER_TABLE:
-        lines.append(f"| {name} (paper, Table 1) | {mean:g} ± {se:g} | as published |")
+    for model, mean, se in PAPER_TABLE:
+        lines.append(f"| {model} (paper, Table 1) | {mean:g} ± {se:g} | as published |")
     for key, label in (("final", "last evaluated epoch"), ("best_valid", "epoch with best validation LL")):
         if not per_seed:
             break
@@ -115,7 +119,7 @@ def summarise(out: Path, seeds: list[int], base: dict[str, dict[str, Any]]) -> s
         )
         spread_text = f" ± {spread:.1f} (std over {len(scores)} seeds)" if len(scores) > 1 else ""
         lines.append(f"| advnets mnist-paper, {label} | {statistics.mean(scores):.1f}{spread_text} | "
-                     f"parzen10k, paper σ grid; {each} |")
+                     f"{name}, paper σ grid; {each} |")
     for label, result in base.items():
         lines.append(f"| baseline: {result['n_samples']} {label} | {result['mean']:.1f} ± {result['se']:.1f} | "
                      f"{result['name']}, σ={result['sigma']:.4f} |")
@@ -123,11 +127,11 @@ def summarise(out: Path, seeds: list[int], base: dict[str, dict[str, Any]]) -> s
     (out / "RESULTS.md").write_text("# paper-mnist reproduction\n\n" + table)
     (out / "results.json").write_text(json.dumps({"seeds": per_seed, "baselines": base}, indent=2) + "\n")
     curves = [
-        {**r, "series": f"seed {s}"} for s in seeds for r in read_evals(out / f"seed-{s}", "parzen10k")
+        {**r, "series": f"seed {s}"} for s in seeds for r in read_evals(out / f"seed-{s}", name)
     ]
     if curves:
         plot_metric_curve(curves, "mean", out / "parzen.png", x="epoch", err_key="se",
-                          ylabel="parzen10k log-likelihood (nats)", title="MNIST Parzen log-likelihood per epoch",
+                          ylabel=f"{name} log-likelihood (nats)", title="MNIST Parzen log-likelihood per epoch",
                           reference={"paper GAN (225)": 225.0, **{f"{k} baseline": v["mean"] for k, v in base.items()}})
     return table
 
@@ -140,8 +144,10 @@ def reproduce(target: str, out: Path, *, seeds: int = 3, epochs: int = 100, eval
         raise UserError("--seeds, --epochs and --eval-every must be positive")
     out.mkdir(parents=True, exist_ok=True)
     preset = TARGETS[target]
+    cfg = seed_config(preset, 0, epochs, eval_every, extra or [])
+    name = protocol_name(cfg.eval.parzen_samples)
     for seed in range(seeds):
         run_seed(out, seed_config(preset, seed, epochs, eval_every, extra or []), quiet)
-    cfg = seed_config(preset, 0, epochs, eval_every, extra or [])
+        summarise(out, list(range(seed + 1)), {}, name)  # partial results survive an interruption
     base = baselines(out, cfg) if with_baselines else {}
-    return summarise(out, list(range(seeds)), base)
+    return summarise(out, list(range(seeds)), base, name)
