@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from advnets.errors import UserError
 from advnets.evaluate import parzen_data, read_evals
 from advnets.metrics.parzen import PAPER_SIGMAS, parzen_score, protocol_name
 from advnets.reporting.figures import plot_metric_curve
+from advnets.training.checkpoint import LATEST, latest_checkpoint, load_checkpoint
 from advnets.training.run import resume, train
 from advnets.training.run_dir import is_run_dir
 
@@ -50,6 +52,9 @@ def seed_config(preset: str, seed: int, epochs: int, eval_every: int, extra: lis
 def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
     run_dir = out / f"seed-{cfg.seed}"
     progress = [] if not quiet else ["log.progress=false"]
+    if is_run_dir(run_dir) and not (run_dir / "checkpoints" / LATEST).is_file():
+        # Stopped before its first checkpoint: nothing to resume. Keep it aside (never delete) and start over.
+        run_dir.rename(run_dir.with_name(f"{run_dir.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"))
     if not is_run_dir(run_dir):
         if run_dir.exists() and any(run_dir.iterdir()):
             raise UserError(f"{run_dir} exists but is not a run folder; move it away and rerun")
@@ -57,8 +62,6 @@ def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
             run_dir.rmdir()
         _, status = train(cfg if not quiet else replace(cfg, log=replace(cfg.log, progress=False)), run_dir)
     else:
-        from advnets.training.checkpoint import latest_checkpoint, load_checkpoint
-
         state = load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))
         if state["cursor"]["epoch"] >= cfg.train.epochs:
             return
