@@ -10,38 +10,100 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import TINY
+from tests.conftest import SHARED_MNIST, TINY
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "advnets", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "advnets", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+PARZEN_EVERY_EPOCH = [
+    "eval.parzen_every_epochs=1",
+    "eval.parzen_samples=100",
+    "eval.parzen_valid=50",
+    "eval.parzen_test=60",
+]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    result = cli("train", *TINY, "log.tensorboard=true", "train.epochs=2", "--out", out, "--quiet")
+    result = cli(
+        "train", *TINY, "log.tensorboard=true", "train.epochs=2", *PARZEN_EVERY_EPOCH, "--out", out, "--quiet"
+    )
     assert result.returncode == 0, result.stderr
     return out
 
 
 def test_train_writes_a_self_describing_run_folder(run_dir):
-    for name in ("config.yaml", "command.txt", "metrics.jsonl", "losses.png", "advnets-run.json",
-                 "samples/latest.png", "checkpoints/latest"):
+    for name in (
+        "config.yaml",
+        "command.txt",
+        "metrics.jsonl",
+        "losses.png",
+        "advnets-run.json",
+        "samples/latest.png",
+        "checkpoints/latest",
+    ):
         assert (run_dir / name).is_file(), name
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))
     assert "train" in (run_dir / "command.txt").read_text()
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    keys = {"step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "lr_g", "lr_d", "momentum_g", "examples_per_s"}
+    keys = {
+        "step",
+        "epoch",
+        "d_loss",
+        "g_loss",
+        "d_real",
+        "d_fake",
+        "lr_g",
+        "lr_d",
+        "momentum_g",
+        "examples_per_s",
+    }
     assert keys <= set(records[0])
     assert records[-1]["step"] == 2 * (1400 // 32)
     assert len(list((run_dir / "samples").glob("step-*.png"))) >= 2  # step 0 and later
+
+
+def test_parzen_is_scored_during_training_with_its_protocol(run_dir):
+    evals = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in evals[:2]] == [1, 2]
+    first = evals[0]
+    assert (first["name"], first["n_samples"], first["n_valid"], first["n_test"]) == (
+        "parzen100",
+        100,
+        50,
+        60,
+    )
+    assert first["sigma"] in first["sigmas"] and len(first["valid_means"]) == 10
+    assert (run_dir / "parzen.png").is_file()
+
+
+def test_eval_prints_and_appends_the_score(run_dir):
+    result = cli("eval", run_dir, "--metric", "parzen", "--samples", 200, "--valid", 100, "--test", 150, "-q")
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.startswith("parzen200 = ") and "nats" in result.stdout and "150 test" in result.stdout
+    )
+    last = json.loads((run_dir / "eval.jsonl").read_text().splitlines()[-1])
+    assert (last["name"], last["n_test"], last["checkpoint"]) == ("parzen200", 150, "latest")
+    bad = cli("eval", run_dir, "--metric", "fid")
+    assert bad.returncode == 2 and "unknown metric" in bad.stderr
 
 
 def test_resume_with_more_epochs_and_sample(run_dir, tmp_path):
@@ -109,3 +171,22 @@ def test_corrupt_checkpoint_is_reported_not_overwritten(run_dir, tmp_path):
     result = cli("sample", run_dir, "--checkpoint", bad, "-o", tmp_path / "x.png")
     assert result.returncode == 2 and "unreadable or truncated" in result.stderr
     assert bad.read_bytes() == b"not a checkpoint"
+
+
+@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="needs ../shared/data/mnist")
+def test_mnist_zeros_preset_runs_on_real_mnist(tmp_path):
+    out = tmp_path / "zeros"
+    result = cli(
+        "train",
+        "mnist-zeros",
+        f"data.root={SHARED_MNIST}",
+        "train.max_steps=30",
+        "log.tensorboard=false",
+        "--out",
+        out,
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == 30
+    assert (out / "samples" / "latest.png").is_file()

@@ -46,8 +46,10 @@ def cmd_train(ns: argparse.Namespace) -> int:
 
 def _finish(run_dir: Path, status: str, quiet: bool) -> int:
     if status == "stopped":
-        print(f"stopped; the last checkpoint is in {run_dir}/checkpoints; continue with `advnets resume {run_dir}`",
-              file=sys.stderr)
+        print(
+            f"stopped; the last checkpoint is in {run_dir}/checkpoints; continue with `advnets resume {run_dir}`",
+            file=sys.stderr,
+        )
         return 130
     _info(quiet, f"done: {run_dir} (samples/latest.png, losses.png, metrics.jsonl, checkpoints/)")
     print(run_dir)
@@ -83,8 +85,12 @@ def cmd_eval(ns: argparse.Namespace) -> int:
 
     cfg = replace(cfg, eval=replace(cfg.eval, **overrides))
     result = evaluate_parzen(G, cfg, n_samples=ns.samples, progress=not ns.quiet)
-    record = {"step": state["counters"]["step"], "epoch": state["cursor"]["epoch"],
-              "checkpoint": str(ns.checkpoint or "latest"), **result.as_dict()}
+    record = {
+        "step": state["counters"]["step"],
+        "epoch": state["cursor"]["epoch"],
+        "checkpoint": str(ns.checkpoint or "latest"),
+        **result.as_dict(),
+    }
     append_eval(ns.run_dir, record)
     print(result)
     return 0
@@ -94,8 +100,16 @@ def cmd_reproduce(ns: argparse.Namespace) -> int:
     from advnets.reproduce import reproduce
 
     out = ns.out or Path("reproductions") / ns.target
-    table = reproduce(ns.target, out, seeds=ns.seeds, epochs=ns.epochs, eval_every=ns.eval_every,
-                      extra=ns.overrides, quiet=ns.quiet, with_baselines=not ns.no_baselines)
+    table = reproduce(
+        ns.target,
+        out,
+        seeds=ns.seeds,
+        epochs=ns.epochs,
+        eval_every=ns.eval_every,
+        extra=ns.overrides,
+        quiet=ns.quiet,
+        with_baselines=not ns.no_baselines,
+    )
     print(table)
     _info(ns.quiet, f"written: {out}/RESULTS.md, {out}/results.json, {out}/parzen.png")
     return 0
@@ -113,17 +127,24 @@ def cmd_presets(ns: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="advnets", description="Train, evaluate and diagnose Generative Adversarial Nets.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="advnets",
+        description="Train, evaluate and diagnose Generative Adversarial Nets.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"advnets {__import__('advnets').__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train a GAN from a preset or YAML config (default: embedded digits)",
-                       description="Train a GAN. SOURCE is a preset name (see `advnets presets`) or a YAML file; "
-                       "key.sub=value overrides follow.")
+    p = sub.add_parser(
+        "train",
+        help="train a GAN from a preset or YAML config (default: embedded digits)",
+        description="Train a GAN. SOURCE is a preset name (see `advnets presets`) or a YAML file; "
+        "key.sub=value overrides follow.",
+    )
     p.add_argument("args", nargs="*", metavar="[SOURCE] [key.sub=value ...]")
-    p.add_argument("--out", type=Path, help="run folder to create (must not exist); default runs/NNNNN-<name>")
+    p.add_argument(
+        "--out", type=Path, help="run folder to create (must not exist); default runs/NNNNN-<name>"
+    )
     p.add_argument("--runs-root", type=Path, default=Path("runs"), help="where numbered run folders go")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or chatter (CI logs)")
     p.set_defaults(func=cmd_train)
@@ -145,14 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="score a run's generator (Parzen log-likelihood, PAPER §2)")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--metric", default="parzen", help="metric name (default parzen)")
-    p.add_argument("--samples", type=int, help="generated samples (default: the run's eval.parzen_samples, 10000)")
+    p.add_argument(
+        "--samples", type=int, help="generated samples (default: the run's eval.parzen_samples, 10000)"
+    )
     p.add_argument("--valid", type=int, help="validation images that choose sigma (default 1000)")
     p.add_argument("--test", type=int, help="test images scored (default 10000)")
     p.add_argument("--checkpoint", type=Path, help="a checkpoint file (default: the run's latest)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("reproduce", help="a long, resumable reproduction of a paper result (e.g. paper-mnist)")
+    p = sub.add_parser(
+        "reproduce", help="a long, resumable reproduction of a paper result (e.g. paper-mnist)"
+    )
     p.add_argument("target", help="paper-mnist: Table 1, MNIST row (225 ± 2 nats)")
     p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="applied to every seed's config")
     p.add_argument("--seeds", type=int, default=3, help="training seeds (default 3)")

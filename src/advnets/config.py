@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 from omegaconf import OmegaConf
@@ -24,9 +24,9 @@ PRESET_DIR = Path(__file__).parent / "configs"
 @dataclass
 class DataConfig:
     name: str = "digits"  # digits | mnist | fashion-mnist
-    root: Optional[str] = None  # folder with the IDX .gz files; default $ADVNETS_DATA, else a user cache
+    root: str | None = None  # folder with the IDX .gz files; default $ADVNETS_DATA, else a user cache
     split: str = "train"  # train = train[0:50000], valid = train[50000:60000], test = the 10k test set
-    classes: Optional[list[int]] = None  # keep only these labels, e.g. [0] for the MNIST-zeros experiment
+    classes: list[int] | None = None  # keep only these labels, e.g. [0] for the MNIST-zeros experiment
     pixel_range: str = "unit"  # unit: [0, 1] (sigmoid G), symmetric: [-1, 1] (tanh G)
     download: bool = True  # fetch missing files (checksummed) when not found locally
 
@@ -37,7 +37,7 @@ class GeneratorConfig:
     hidden: list[int] = field(default_factory=lambda: [1200, 1200])
     activation: str = "relu"  # relu | leaky_relu | elu | tanh | sigmoid
     output: str = "sigmoid"  # sigmoid | tanh | linear
-    init_range: Optional[float] = 0.05  # weights ~ U(-r, r), biases 0 (pylearn2 irange); null = PyTorch default
+    init_range: float | None = 0.05  # weights ~ U(-r, r), biases 0 (pylearn2 irange); null = PyTorch default
     bias_from_marginals: bool = True  # output bias = logit(per-pixel training mean), PAPER §0
 
 
@@ -49,7 +49,7 @@ class DiscriminatorConfig:
     activation: str = "leaky_relu"  # hidden activation (mlp only)
     input_keep: float = 0.8  # dropout keep-probability on D's input
     hidden_keep: float = 0.5  # ... and on the input of every later D layer, the logit layer included
-    init_range: Optional[float] = 0.005
+    init_range: float | None = 0.005
 
 
 @dataclass
@@ -83,11 +83,13 @@ class OptimizerConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 1
-    max_steps: Optional[int] = None  # stop after this many G updates even if epochs remain
-    update: str = "simultaneous"  # simultaneous: one shared fake batch (the paper's code) | alternating: Alg. 1
+    max_steps: int | None = None  # stop after this many G updates even if epochs remain
+    update: str = (
+        "simultaneous"  # simultaneous: one shared fake batch (the paper's code) | alternating: Alg. 1
+    )
     d_steps: int = 1  # k: D updates per G update (alternating only)
     batch_size: int = 100  # real (and fake) examples per D update
-    g_batch_size: Optional[int] = None  # fakes per G update (alternating only); default batch_size
+    g_batch_size: int | None = None  # fakes per G update (alternating only); default batch_size
     g_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     d_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
 
@@ -109,7 +111,7 @@ class EvalConfig:
     parzen_samples: int = 10000  # generated samples as kernel centres (the paper: 10,000)
     parzen_valid: int = 1000  # validation images that choose sigma (the paper: the first 1,000)
     parzen_test: int = 10000  # test images scored (the paper: all 10,000)
-    parzen_sigmas: Optional[list[float]] = None  # sigma grid; null = the paper's logspace(-1, 0, 10)
+    parzen_sigmas: list[float] | None = None  # sigma grid; null = the paper's logspace(-1, 0, 10)
     seed: int = 1234  # noise seed for evaluation samples (its own RNG: evaluating never changes training)
 
 
@@ -231,7 +233,9 @@ def _check_optimizer(prefix: str, opt: OptimizerConfig) -> None:
     _positive(f"{prefix}.lr", opt.lr)
     _positive(f"{prefix}.lr_min", opt.lr_min, allow_zero=True)
     if opt.lr_decay < 1.0:
-        raise UserError(f"{prefix}.lr_decay={opt.lr_decay} must be >= 1 (the lr is divided by it every update)")
+        raise UserError(
+            f"{prefix}.lr_decay={opt.lr_decay} must be >= 1 (the lr is divided by it every update)"
+        )
     for name in ("momentum", "momentum_final"):
         value = getattr(opt, name)
         if not 0.0 <= value < 1.0:
@@ -252,7 +256,10 @@ def validate(cfg: RunConfig) -> None:
     for key, widths in (("model.generator.hidden", g.hidden), ("model.discriminator.hidden", d.hidden)):
         if any(w <= 0 for w in widths):
             raise UserError(f"{key}={widths} must list positive layer widths")
-    for key, r in (("model.generator.init_range", g.init_range), ("model.discriminator.init_range", d.init_range)):
+    for key, r in (
+        ("model.generator.init_range", g.init_range),
+        ("model.discriminator.init_range", d.init_range),
+    ):
         if r is not None:
             _positive(key, r)
     _positive("model.discriminator.pieces", d.pieces)
@@ -273,12 +280,22 @@ def validate(cfg: RunConfig) -> None:
         )
     _check_optimizer("train.g_optimizer", cfg.train.g_optimizer)
     _check_optimizer("train.d_optimizer", cfg.train.d_optimizer)
-    for key in ("every_steps", "sample_every_steps", "grid_size", "checkpoint_every_epochs", "keep_checkpoints"):
+    for key in (
+        "every_steps",
+        "sample_every_steps",
+        "grid_size",
+        "checkpoint_every_epochs",
+        "keep_checkpoints",
+    ):
         _positive(f"log.{key}", getattr(cfg.log, key))
     _positive("eval.parzen_every_epochs", cfg.eval.parzen_every_epochs, allow_zero=True)
     for key in ("parzen_samples", "parzen_valid", "parzen_test"):
         _positive(f"eval.{key}", getattr(cfg.eval, key))
-    if cfg.eval.parzen_sigmas is not None and (not cfg.eval.parzen_sigmas or min(cfg.eval.parzen_sigmas) <= 0):
-        raise UserError(f"eval.parzen_sigmas={cfg.eval.parzen_sigmas} must be a non-empty list of positive numbers")
+    if cfg.eval.parzen_sigmas is not None and (
+        not cfg.eval.parzen_sigmas or min(cfg.eval.parzen_sigmas) <= 0
+    ):
+        raise UserError(
+            f"eval.parzen_sigmas={cfg.eval.parzen_sigmas} must be a non-empty list of positive numbers"
+        )
     if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
         raise UserError(f"device={cfg.device!r} is not allowed; use auto, cpu, cuda or cuda:N")

@@ -43,8 +43,13 @@ def parzen_data(cfg: RunConfig, n_valid: int, n_test: int) -> tuple[torch.Tensor
 
 
 def evaluate_parzen(
-    G: nn.Module, cfg: RunConfig, *, n_samples: int | None = None, valid: torch.Tensor | None = None,
-    test: torch.Tensor | None = None, progress: bool = False,
+    G: nn.Module,
+    cfg: RunConfig,
+    *,
+    n_samples: int | None = None,
+    valid: torch.Tensor | None = None,
+    test: torch.Tensor | None = None,
+    progress: bool = False,
 ) -> ParzenResult:
     """Parzen log-likelihood of G's samples with the run's eval protocol (cfg.eval), pixels rescaled to [0, 1]."""
     e = cfg.eval
@@ -53,8 +58,16 @@ def evaluate_parzen(
     samples = generate(G, cfg, n_samples or e.parzen_samples, seed=e.seed)
     sigmas = np.asarray(e.parzen_sigmas) if e.parzen_sigmas is not None else PAPER_SIGMAS
     device = next(G.parameters()).device
-    return parzen_score(samples, valid, test, pixel_range=cfg.data.pixel_range, sigmas=sigmas, seed=e.seed,
-                        device=device, progress=progress)
+    return parzen_score(
+        samples,
+        valid,
+        test,
+        pixel_range=cfg.data.pixel_range,
+        sigmas=sigmas,
+        seed=e.seed,
+        device=device,
+        progress=progress,
+    )
 
 
 def append_eval(run_dir: Path, record: dict[str, Any]) -> None:

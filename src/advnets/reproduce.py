@@ -43,10 +43,16 @@ TARGETS = {"paper-mnist": "mnist-paper"}
 
 
 def seed_config(preset: str, seed: int, epochs: int, eval_every: int, extra: list[str]) -> RunConfig:
-    return load_config(preset, [
-        f"seed={seed}", f"name={preset}-seed{seed}", f"train.epochs={epochs}",
-        f"eval.parzen_every_epochs={eval_every}", *extra,
-    ])
+    return load_config(
+        preset,
+        [
+            f"seed={seed}",
+            f"name={preset}-seed{seed}",
+            f"train.epochs={epochs}",
+            f"eval.parzen_every_epochs={eval_every}",
+            *extra,
+        ],
+    )
 
 
 def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
@@ -87,7 +93,9 @@ def baselines(out: Path, cfg: RunConfig, *, seed: int = 0) -> dict[str, dict[str
     centroids = torch.from_numpy(kmeans.fit(train_images.numpy()).cluster_centers_.astype(np.float32))
     results = {}
     for label, centres in (("training images", real), ("k-means centroids", centroids)):
-        result = parzen_score(centres, valid, test, pixel_range=cfg.data.pixel_range, sigmas=PAPER_SIGMAS, seed=seed)
+        result = parzen_score(
+            centres, valid, test, pixel_range=cfg.data.pixel_range, sigmas=PAPER_SIGMAS, seed=seed
+        )
         results[label] = result.as_dict()
     tmp = cache.with_suffix(".tmp")
     tmp.write_text(json.dumps(results, indent=2) + "\n")
@@ -97,7 +105,7 @@ def baselines(out: Path, cfg: RunConfig, *, seed: int = 0) -> dict[str, dict[str
 
 def summarise(out: Path, seeds: list[int], base: dict[str, dict[str, Any]], name: str = "parzen10k") -> str:
     """The results table (markdown), also written to out/RESULTS.md and out/results.json."""
-    per_seed = []
+    per_seed: list[dict[str, Any]] = []
     for seed in seeds:
         records = read_evals(out / f"seed-{seed}", name)
         if not records:
@@ -118,29 +126,48 @@ def summarise(out: Path, seeds: list[int], base: dict[str, dict[str, Any]], name
         spread = statistics.stdev(scores) if len(scores) > 1 else math.nan
         each = "; ".join(
             f"seed {s['seed']}: {s[key]['mean']:.1f} ± {s[key]['se']:.1f} (epoch {s[key]['epoch']}, "
-            f"σ={s[key]['sigma']:.4f})" for s in per_seed
+            f"σ={s[key]['sigma']:.4f})"
+            for s in per_seed
         )
         spread_text = f" ± {spread:.1f} (std over {len(scores)} seeds)" if len(scores) > 1 else ""
-        lines.append(f"| advnets mnist-paper, {label} | {statistics.mean(scores):.1f}{spread_text} | "
-                     f"{name}, paper σ grid; {each} |")
+        lines.append(
+            f"| advnets mnist-paper, {label} | {statistics.mean(scores):.1f}{spread_text} | "
+            f"{name}, paper σ grid; {each} |"
+        )
     for label, result in base.items():
-        lines.append(f"| baseline: {result['n_samples']} {label} | {result['mean']:.1f} ± {result['se']:.1f} | "
-                     f"{result['name']}, σ={result['sigma']:.4f} |")
+        lines.append(
+            f"| baseline: {result['n_samples']} {label} | {result['mean']:.1f} ± {result['se']:.1f} | "
+            f"{result['name']}, σ={result['sigma']:.4f} |"
+        )
     table = "\n".join(lines) + "\n"
     (out / "RESULTS.md").write_text("# paper-mnist reproduction\n\n" + table)
     (out / "results.json").write_text(json.dumps({"seeds": per_seed, "baselines": base}, indent=2) + "\n")
-    curves = [
-        {**r, "series": f"seed {s}"} for s in seeds for r in read_evals(out / f"seed-{s}", name)
-    ]
+    curves = [{**r, "series": f"seed {s}"} for s in seeds for r in read_evals(out / f"seed-{s}", name)]
     if curves:
-        plot_metric_curve(curves, "mean", out / "parzen.png", x="epoch", err_key="se",
-                          ylabel=f"{name} log-likelihood (nats)", title="MNIST Parzen log-likelihood per epoch",
-                          reference={"paper GAN (225)": 225.0, **{f"{k} baseline": v["mean"] for k, v in base.items()}})
+        plot_metric_curve(
+            curves,
+            "mean",
+            out / "parzen.png",
+            x="epoch",
+            err_key="se",
+            ylabel=f"{name} log-likelihood (nats)",
+            title="MNIST Parzen log-likelihood per epoch",
+            reference={"paper GAN (225)": 225.0, **{f"{k} baseline": v["mean"] for k, v in base.items()}},
+        )
     return table
 
 
-def reproduce(target: str, out: Path, *, seeds: int = 3, epochs: int = 100, eval_every: int = 5,
-              extra: list[str] | None = None, quiet: bool = False, with_baselines: bool = True) -> str:
+def reproduce(
+    target: str,
+    out: Path,
+    *,
+    seeds: int = 3,
+    epochs: int = 100,
+    eval_every: int = 5,
+    extra: list[str] | None = None,
+    quiet: bool = False,
+    with_baselines: bool = True,
+) -> str:
     if target not in TARGETS:
         raise UserError(f"unknown reproduction {target!r}; choose one of: {', '.join(TARGETS)}")
     if seeds <= 0 or epochs <= 0 or eval_every <= 0:

@@ -24,8 +24,14 @@ def run(cfg, state=None):
         # the paper's setup: simultaneous SGD with momentum, dropout in D, per-step lr decay
         ("train.g_optimizer.lr_decay=1.01",),
         # Algorithm 1 with k=2 and Adam, stopping mid-epoch and crossing epoch boundaries
-        ("train.update=alternating", "train.d_steps=2", "train.g_optimizer.name=adam",
-         "train.d_optimizer.name=rmsprop", "train.g_optimizer.lr=0.001", "train.d_optimizer.lr=0.001"),
+        (
+            "train.update=alternating",
+            "train.d_steps=2",
+            "train.g_optimizer.name=adam",
+            "train.d_optimizer.name=rmsprop",
+            "train.g_optimizer.lr=0.001",
+            "train.d_optimizer.lr=0.001",
+        ),
     ],
 )
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, overrides):
@@ -35,15 +41,23 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, overrides):
     state = load_checkpoint(path)
     resumed = run(tiny_config(*overrides, "train.epochs=4", "train.max_steps=70"), state)
     assert resumed.step == full.step == 70
-    for a, b in zip(list(full.G.state_dict().values()) + list(full.D.state_dict().values()),
-                    list(resumed.G.state_dict().values()) + list(resumed.D.state_dict().values())):
+    for a, b in zip(
+        list(full.G.state_dict().values()) + list(full.D.state_dict().values()),
+        list(resumed.G.state_dict().values()) + list(resumed.D.state_dict().values()),
+    ):
         assert torch.equal(a, b)
-    assert (resumed.g_updates, resumed.d_updates, resumed.epoch) == (full.g_updates, full.d_updates, full.epoch)
+    assert (resumed.g_updates, resumed.d_updates, resumed.epoch) == (
+        full.g_updates,
+        full.d_updates,
+        full.epoch,
+    )
 
 
 def test_latest_names_the_newest_complete_file_and_old_ones_are_pruned(tmp_path):
     for step in range(1, 5):
-        save_checkpoint(tmp_path, f"step-{step:07d}.pt", {"format": "advnets-checkpoint", "step": step}, keep=2)
+        save_checkpoint(
+            tmp_path, f"step-{step:07d}.pt", {"format": "advnets-checkpoint", "step": step}, keep=2
+        )
     assert latest_checkpoint(tmp_path).name == "step-0000004.pt"
     assert sorted(p.name for p in tmp_path.glob("step-*.pt")) == ["step-0000003.pt", "step-0000004.pt"]
     assert not list(tmp_path.glob(".*tmp*"))

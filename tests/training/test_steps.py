@@ -16,12 +16,19 @@ SHAPE = (1, 4, 4)
 
 def nets(dropout: bool):
     keep = "0.5" if dropout else "1.0"
-    cfg = build_config(overrides=[
-        "model.z_dim=3", "model.generator.hidden=[5]", "model.generator.bias_from_marginals=false",
-        "model.generator.init_range=0.3", "model.discriminator.hidden=[6]", "model.discriminator.pieces=2",
-        "model.discriminator.init_range=0.3", f"model.discriminator.input_keep={keep}",
-        f"model.discriminator.hidden_keep={keep}",
-    ])
+    cfg = build_config(
+        overrides=[
+            "model.z_dim=3",
+            "model.generator.hidden=[5]",
+            "model.generator.bias_from_marginals=false",
+            "model.generator.init_range=0.3",
+            "model.discriminator.hidden=[6]",
+            "model.discriminator.pieces=2",
+            "model.discriminator.init_range=0.3",
+            f"model.discriminator.input_keep={keep}",
+            f"model.discriminator.hidden_keep={keep}",
+        ]
+    )
     torch.manual_seed(0)
     return build_generator(cfg.model, SHAPE), build_discriminator(cfg.model, SHAPE)
 
@@ -74,8 +81,9 @@ def test_simultaneous_step_uses_one_fake_batch_and_the_same_dropout_masks():
     torch.manual_seed(123)
     fake = ref_G(Z)
     real_logits, fake_logits = ref_D(REAL), ref_D(fake)
-    d_grads = torch.autograd.grad(LOSS.d_loss(real_logits, fake_logits, half=True), list(ref_D.parameters()),
-                                  retain_graph=True)
+    d_grads = torch.autograd.grad(
+        LOSS.d_loss(real_logits, fake_logits, half=True), list(ref_D.parameters()), retain_graph=True
+    )
     g_grads = torch.autograd.grad(LOSS.g_loss(fake_logits), list(ref_G.parameters()))
     torch.manual_seed(123)
     simultaneous_step(G, D, LOSS, REAL, Z, sgd(G), sgd(D), half=True)

@@ -69,7 +69,9 @@ def latest_checkpoint(folder: Path) -> Path:
         raise UserError(f"{folder} holds no checkpoint (no `latest` file); train first, or pass --checkpoint")
     path = folder / pointer.read_text().strip()
     if not path.is_file():
-        raise UserError(f"{pointer} names {path.name}, which is missing; pass an existing file with --checkpoint")
+        raise UserError(
+            f"{pointer} names {path.name}, which is missing; pass an existing file with --checkpoint"
+        )
     return path
 
 
@@ -89,7 +91,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        what = f"it references {found.group(1)}" if found else "it holds objects other than tensors and plain data"
+        what = (
+            f"it references {found.group(1)}"
+            if found
+            else "it holds objects other than tensors and plain data"
+        )
         raise UserError(
             f"refusing to load {path}: {what}, which could run code when unpickled; only load checkpoints "
             "written by advnets"

@@ -38,8 +38,13 @@ class ParzenHook(Hook):
         append_eval(self.run_dir, record)
         records = read_evals(self.run_dir, result.name)
         plot_metric_curve(
-            records, "mean", self.run_dir / "parzen.png", x="epoch", err_key="se",
-            ylabel=f"{result.name} log-likelihood (nats)", title=f"{trainer.cfg.name}: Parzen log-likelihood",
+            records,
+            "mean",
+            self.run_dir / "parzen.png",
+            x="epoch",
+            err_key="se",
+            ylabel=f"{result.name} log-likelihood (nats)",
+            title=f"{trainer.cfg.name}: Parzen log-likelihood",
             reference=PAPER_REFERENCE.get(trainer.cfg.data.name),
         )
 

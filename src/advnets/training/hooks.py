@@ -7,6 +7,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -35,8 +36,8 @@ class MetricsHook(Hook):
         self.progress = progress
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
-        self.writer = None
-        self.bar = None
+        self.writer: Any = None  # SummaryWriter, imported lazily
+        self.bar: tqdm | None = None
 
     def on_start(self, trainer: Trainer) -> None:
         path = self.run_dir / METRICS
@@ -50,8 +51,12 @@ class MetricsHook(Hook):
 
             self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=trainer.step or None)
         self.bar = tqdm(
-            total=trainer.planned_steps(), initial=trainer.step, disable=not self.progress,
-            desc="train", unit="step", dynamic_ncols=True,
+            total=trainer.planned_steps(),
+            initial=trainer.step,
+            disable=not self.progress,
+            desc="train",
+            unit="step",
+            dynamic_ncols=True,
         )
         self.tick = time.perf_counter()
 
@@ -91,7 +96,9 @@ class MetricsHook(Hook):
                         self.writer.add_scalar(f"train/{key}", value, trainer.step)
             if self.bar is not None:
                 self.bar.set_postfix(
-                    d_loss=f"{record['d_loss']:.3f}", g_loss=f"{record.get('g_loss', math.nan):.3f}", refresh=False
+                    d_loss=f"{record['d_loss']:.3f}",
+                    g_loss=f"{record.get('g_loss', math.nan):.3f}",
+                    refresh=False,
                 )
         if not all(math.isfinite(record[k]) for k in ("d_loss", "g_loss") if k in record):
             raise TrainingDiverged(
@@ -114,7 +121,6 @@ class SampleHook(Hook):
 
     def __init__(self, run_dir: Path) -> None:
         self.folder = run_dir / "samples"
-        self.writer = None
 
     def save(self, trainer: Trainer) -> None:
         if not is_main_process():
@@ -176,7 +182,9 @@ class CheckpointHook(Hook):
     def save(self, trainer: Trainer) -> None:
         if not is_main_process() or self.saved_step == trainer.step:
             return
-        save_checkpoint(self.folder, f"step-{trainer.step:07d}.pt", trainer.state_dict(), trainer.cfg.log.keep_checkpoints)
+        save_checkpoint(
+            self.folder, f"step-{trainer.step:07d}.pt", trainer.state_dict(), trainer.cfg.log.keep_checkpoints
+        )
         self.saved_step = trainer.step
 
     def on_epoch_end(self, trainer: Trainer) -> None:

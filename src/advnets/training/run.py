@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from advnets.config import RunConfig, build_config, to_yaml
 from advnets.data.images import ImageSet
 from advnets.errors import UserError
-from advnets.models import build_generator
 from advnets.evaluate import generate
+from advnets.models import build_generator
 from advnets.reporting.figures import save_image_grid
 from advnets.training.checkpoint import latest_checkpoint, load_checkpoint
 from advnets.training.evaluation import evaluation_hooks
@@ -32,8 +31,9 @@ def default_hooks(run_dir: Path, cfg: RunConfig, extra: list[Hook] | None = None
     ]
 
 
-def train(cfg: RunConfig, out: Path | None = None, *, data: ImageSet | None = None,
-          runs_root: Path = Path("runs")) -> tuple[Path, str]:
+def train(
+    cfg: RunConfig, out: Path | None = None, *, data: ImageSet | None = None, runs_root: Path = Path("runs")
+) -> tuple[Path, str]:
     """Start a new run; returns its folder and how it ended ("completed" or "stopped")."""
     # Build everything before creating the folder, so bad data or models leave nothing behind.
     trainer = Trainer(cfg, data=data)
@@ -61,8 +61,9 @@ def resume(run_dir: Path, overrides: list[str] | None = None, *, data: ImageSet 
     return trainer.fit()
 
 
-def load_generator(run_dir: Path, checkpoint: Path | None = None,
-                   device: str = "auto") -> tuple[nn.Module, RunConfig, dict]:
+def load_generator(
+    run_dir: Path, checkpoint: Path | None = None, device: str = "auto"
+) -> tuple[nn.Module, RunConfig, dict]:
     """G from a run's checkpoint (latest by default), in eval mode on `device`."""
     require_run_dir(run_dir)
     path = checkpoint if checkpoint is not None else latest_checkpoint(run_dir / "checkpoints")

@@ -34,7 +34,9 @@ def create_run_dir(cfg: RunConfig, out: Path | None, root: Path = Path("runs")) 
     """A new, empty run folder: `out` if given (it must not exist or be empty), else root/NNNNN-<name>."""
     if out is not None:
         if is_run_dir(out):
-            raise UserError(f"{out} already holds a run; continue it with `advnets resume {out}` or pick a new --out")
+            raise UserError(
+                f"{out} already holds a run; continue it with `advnets resume {out}` or pick a new --out"
+            )
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise UserError(f"--out {out} exists and is not an empty folder; pick a new path")
         path = out
@@ -62,7 +64,9 @@ def require_run_dir(path: Path) -> None:
     if not path.is_dir():
         raise UserError(f"run folder {path} does not exist; pass a folder made by `advnets train`")
     if not is_run_dir(path):
-        raise UserError(f"{path} is not an advnets run folder (no {MARKER}); pass a folder made by `advnets train`")
+        raise UserError(
+            f"{path} is not an advnets run folder (no {MARKER}); pass a folder made by `advnets train`"
+        )
 
 
 def load_run_config(path: Path) -> RunConfig:
@@ -70,5 +74,7 @@ def load_run_config(path: Path) -> RunConfig:
     try:
         saved = yaml.safe_load((path / CONFIG).read_text())
     except yaml.YAMLError:
-        raise UserError(f"{path / CONFIG} is not valid YAML; restore it from the checkpoint or retrain") from None
+        raise UserError(
+            f"{path / CONFIG} is not valid YAML; restore it from the checkpoint or retrain"
+        ) from None
     return build_config(base=saved)

@@ -13,7 +13,9 @@ from torch import nn
 from advnets.losses import GanLoss
 
 
-def _monitor(d_loss: torch.Tensor, g_loss: torch.Tensor | None, real_logits, fake_logits) -> dict[str, torch.Tensor]:
+def _monitor(
+    d_loss: torch.Tensor, g_loss: torch.Tensor | None, real_logits, fake_logits
+) -> dict[str, torch.Tensor]:
     out = {"d_loss": d_loss.detach(), "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
     if real_logits is not None:
         out["d_real"] = torch.sigmoid(real_logits.detach()).mean()
@@ -23,8 +25,14 @@ def _monitor(d_loss: torch.Tensor, g_loss: torch.Tensor | None, real_logits, fak
 
 
 def d_step(
-    G: nn.Module, D: nn.Module, loss: GanLoss, real: torch.Tensor, z: torch.Tensor,
-    d_opt: torch.optim.Optimizer, *, half: bool,
+    G: nn.Module,
+    D: nn.Module,
+    loss: GanLoss,
+    real: torch.Tensor,
+    z: torch.Tensor,
+    d_opt: torch.optim.Optimizer,
+    *,
+    half: bool,
 ) -> dict[str, torch.Tensor]:
     """One D update on a real batch [N, C, H, W] and G(z) for z [M, z_dim]."""
     with torch.no_grad():
@@ -54,8 +62,15 @@ def g_step(
 
 
 def simultaneous_step(
-    G: nn.Module, D: nn.Module, loss: GanLoss, real: torch.Tensor, z: torch.Tensor,
-    g_opt: torch.optim.Optimizer, d_opt: torch.optim.Optimizer, *, half: bool,
+    G: nn.Module,
+    D: nn.Module,
+    loss: GanLoss,
+    real: torch.Tensor,
+    z: torch.Tensor,
+    g_opt: torch.optim.Optimizer,
+    d_opt: torch.optim.Optimizer,
+    *,
+    half: bool,
 ) -> dict[str, torch.Tensor]:
     """The paper code's update: one fake batch S = G(z) and one D pass over it give both D's loss and G's loss
     (same dropout masks); each gradient is taken only w.r.t. its own player's parameters, both applied at once."""

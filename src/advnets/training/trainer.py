@@ -87,6 +87,7 @@ class Trainer:
         self.d_opt = build_optimizer(cfg.train.d_optimizer, self.D.parameters())
         self.batches = EpochBatches(len(train_set), cfg.train.batch_size, cfg.seed, self.device)
         self.step = 0  # completed iterations (= G updates)
+        self.stop_requested = False
         self.g_updates = 0
         self.d_updates = 0
         # A fixed latent grid from its own generator, so sample images are comparable across steps and drawing
@@ -149,7 +150,9 @@ class Trainer:
                 stats = d_step(self.G, self.D, self.loss, real, self._noise(len(real)), self.d_opt, half=half)
             self.g_updates += 1
             apply_schedule(self.g_opt, cfg.g_optimizer, self.g_updates, self.epoch + 1)
-            stats |= g_step(self.G, self.D, self.loss, self._noise(cfg.g_batch_size or cfg.batch_size), self.g_opt)
+            stats |= g_step(
+                self.G, self.D, self.loss, self._noise(cfg.g_batch_size or cfg.batch_size), self.g_opt
+            )
         self.step += 1
         return stats
 
@@ -217,7 +220,11 @@ class Trainer:
             self.g_opt.load_state_dict(state["g_opt"])
             self.d_opt.load_state_dict(state["d_opt"])
             counters, cursor, rng = state["counters"], state["cursor"], state["rng"]
-            self.step, self.g_updates, self.d_updates = counters["step"], counters["g_updates"], counters["d_updates"]
+            self.step, self.g_updates, self.d_updates = (
+                counters["step"],
+                counters["g_updates"],
+                counters["d_updates"],
+            )
             self.batches.cursor = Cursor(cursor["epoch"], cursor["batch"])
             torch.set_rng_state(rng["torch"])
             if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
@@ -244,7 +251,8 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
 def check_resumable(saved: dict[str, Any], new: RunConfig) -> None:
     """Refuse a resume whose config changes anything but the schedule's length, logging or device."""
     bad = [
-        k for k in changed_keys(saved, to_dict(new))
+        k
+        for k in changed_keys(saved, to_dict(new))
         if k not in RESUMABLE_CHANGES and not k.startswith(RESUMABLE_PREFIXES)
     ]
     if bad:

@@ -1,0 +1,87 @@
+import pytest
+
+from advnets.config import RunConfig, build_config, list_presets, load_config, to_yaml
+from advnets.errors import UserError
+
+
+def test_defaults_are_the_papers_mnist_setup():
+    cfg = RunConfig()
+    assert (cfg.model.z_dim, cfg.model.noise, cfg.model.generator.hidden) == (100, "uniform", [1200, 1200])
+    assert (cfg.model.discriminator.hidden, cfg.model.discriminator.pieces) == ([240, 240], 5)
+    assert (cfg.model.discriminator.input_keep, cfg.model.discriminator.hidden_keep) == (0.8, 0.5)
+    assert (cfg.train.update, cfg.train.batch_size, cfg.loss.name, cfg.loss.d_half) == (
+        "simultaneous",
+        100,
+        "ns",
+        True,
+    )
+    opt = cfg.train.d_optimizer
+    assert (opt.name, opt.lr, opt.lr_decay, opt.lr_min, opt.momentum, opt.momentum_final) == (
+        "sgd",
+        0.1,
+        1.000004,
+        1e-6,
+        0.5,
+        0.7,
+    )
+
+
+def test_every_preset_loads_and_no_argument_means_digits():
+    presets = list_presets()
+    assert {"digits", "mnist-paper", "mnist-zeros"} <= set(presets)
+    assert all(presets.values())  # each has a one-line description
+    for name in presets:
+        assert load_config(name).name == name
+    assert load_config(None).data.name == "digits"
+    zeros = load_config("mnist-zeros")
+    assert (zeros.data.classes, zeros.data.pixel_range, zeros.model.generator.output) == (
+        [0],
+        "symmetric",
+        "tanh",
+    )
+    assert (zeros.model.z_dim, zeros.model.generator.hidden, zeros.model.discriminator.hidden) == (
+        64,
+        [128, 512],
+        [256],
+    )
+
+
+def test_overrides_and_yaml_files(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("train:\n  epochs: 7\nmodel:\n  z_dim: 12\n")
+    cfg = load_config(str(path), ["train.epochs=9", "model.generator.hidden=[4,5]"])
+    assert (cfg.train.epochs, cfg.model.z_dim, cfg.model.generator.hidden) == (9, 12, [4, 5])
+    # the saved YAML reloads to the same config
+    assert build_config(base=__import__("yaml").safe_load(to_yaml(cfg))) == cfg
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("train.epochz=1", "unknown config key 'train.epochz'"),
+        ("train.epochs=ten", "train.epochs"),
+        ("train.batch_size=0", "train.batch_size=0"),
+        ("train.d_optimizer.lr=-1", "train.d_optimizer.lr"),
+        ("train.update=sometimes", "train.update"),
+        ("model.discriminator.input_keep=0", "input_keep"),
+        ("train.d_steps=3", "alternating"),  # k D steps need the alternating update
+        ("data.pixel_range=bytes", "data.pixel_range"),
+        ("device=tpu", "device"),
+        ("eval.parzen_sigmas=[0.1,-1]", "eval.parzen_sigmas"),
+        ("epochs", "key.sub=value"),
+    ],
+)
+def test_bad_values_name_the_key(override, message):
+    with pytest.raises(UserError, match=message.replace("[", r"\[")):
+        build_config(overrides=[override])
+
+
+def test_bad_yaml_files(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_config(str(bad))
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(UserError, match="mapping"):
+        load_config(str(listy))
