@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from tests.conftest import SHARED_MNIST, TINY
@@ -92,6 +93,10 @@ def test_parzen_is_scored_during_training_with_its_protocol(run_dir):
     )
     assert first["sigma"] in first["sigmas"] and len(first["valid_means"]) == 10
     assert (run_dir / "parzen.png").is_file()
+    # The checkpoint of the epoch with the best *validation* score is kept beside the rolling ones.
+    best_epoch = max(evals[:2], key=lambda r: max(r["valid_means"]))["epoch"]
+    best = torch.load(run_dir / "checkpoints" / "best-parzen100.pt", weights_only=True)
+    assert best["cursor"]["epoch"] == best_epoch
 
 
 def test_eval_prints_and_appends_the_score(run_dir):
@@ -104,6 +109,21 @@ def test_eval_prints_and_appends_the_score(run_dir):
     assert (last["name"], last["n_test"], last["checkpoint"]) == ("parzen200", 150, "latest")
     bad = cli("eval", run_dir, "--metric", "fid")
     assert bad.returncode == 2 and "unknown metric" in bad.stderr
+
+
+def test_eval_on_a_finer_sigma_grid_is_named_apart(run_dir):
+    best = run_dir / "checkpoints" / "best-parzen100.pt"
+    args = ("--samples", 100, "--valid", 50, "--test", 60, "--checkpoint", best, "-q")
+    result = cli("eval", run_dir, *args, "--sigmas", "0.1:0.4:31")
+    assert result.returncode == 0, result.stderr
+    last = json.loads((run_dir / "eval.jsonl").read_text().splitlines()[-1])
+    assert last["name"] == "parzen100-sigma31[0.1-0.4]" and len(last["sigmas"]) == 31
+    assert last["sigmas"][1] == pytest.approx(0.11) and last["checkpoint"] == str(best)
+    listed = cli("eval", run_dir, *args, "--sigmas", "0.2,0.25")
+    assert listed.returncode == 0 and "parzen100-sigma2[0.2-0.25]" in listed.stdout
+    for bad in ("0.1:0.4", "a,b", "0.4:0.1:0", "-0.1,0.2"):
+        refused = cli("eval", run_dir, *args, "--sigmas", bad)
+        assert refused.returncode == 2 and "--sigmas" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_resume_with_more_epochs_and_sample(run_dir, tmp_path):

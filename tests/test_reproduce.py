@@ -44,8 +44,27 @@ def test_reproduce_writes_the_table_and_a_rerun_continues(tmp_path):
     assert epochs == [1, 2, 3]
 
 
+def test_seeds_in_parallel_match_seeds_in_turn(tmp_path):
+    # Worker processes run the same seeded runs: the scores equal a sequential run's, and every seed keeps
+    # the checkpoint of its best validation epoch.
+    common = dict(seeds=2, epochs=2, eval_every=1, extra=TINY_REPRO, quiet=True, with_baselines=False)
+    reproduce("paper-mnist", tmp_path / "turn", **common)
+    reproduce("paper-mnist", tmp_path / "side", jobs=2, **common)
+    for seed in (0, 1):
+        turn = (tmp_path / "turn" / f"seed-{seed}" / "eval.jsonl").read_text().splitlines()
+        side = (tmp_path / "side" / f"seed-{seed}" / "eval.jsonl").read_text().splitlines()
+        # Equal up to float rounding: a worker may use another number of threads than this process.
+        assert [json.loads(b)["mean"] for b in side] == pytest.approx(
+            [json.loads(a)["mean"] for a in turn], rel=1e-4
+        )
+        assert (tmp_path / "side" / f"seed-{seed}" / "checkpoints" / "best-parzen100.pt").is_file()
+    assert json.loads((tmp_path / "side" / "results.json").read_text())["seeds"][1]["seed"] == 1
+
+
 def test_unknown_target_and_bad_counts():
     with pytest.raises(UserError, match="unknown reproduction"):
         reproduce("paper-cifar", None)  # type: ignore[arg-type]
     with pytest.raises(UserError, match="positive"):
         reproduce("paper-mnist", None, seeds=0)  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="positive"):
+        reproduce("paper-mnist", None, jobs=0)  # type: ignore[arg-type]

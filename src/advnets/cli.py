@@ -83,6 +83,8 @@ def cmd_eval(ns: argparse.Namespace) -> int:
         raise UserError("--samples, --valid and --test must be positive counts")
     from dataclasses import replace
 
+    if ns.sigmas is not None:
+        overrides["parzen_sigmas"] = parse_sigmas(ns.sigmas)
     cfg = replace(cfg, eval=replace(cfg.eval, **overrides))
     result = evaluate_parzen(G, cfg, n_samples=ns.samples, progress=not ns.quiet)
     record = {
@@ -94,6 +96,27 @@ def cmd_eval(ns: argparse.Namespace) -> int:
     append_eval(ns.run_dir, record)
     print(result)
     return 0
+
+
+def parse_sigmas(text: str) -> list[float]:
+    """`0.1,0.2,0.3` (a list) or `0.1:0.4:31` (31 evenly spaced values from 0.1 to 0.4) -> positive floats."""
+    fix = "give a list like 0.15,0.2,0.25 or start:stop:count like 0.1:0.4:31, all positive"
+    try:
+        parts = text.split(":")
+        if len(parts) == 3:
+            start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
+            if count < 1:
+                raise ValueError
+            values = [start + (stop - start) * i / max(count - 1, 1) for i in range(count)]
+        elif len(parts) == 1:
+            values = [float(v) for v in text.split(",")]
+        else:
+            raise ValueError
+    except ValueError:
+        raise UserError(f"--sigmas {text!r} is not a grid; {fix}") from None
+    if not all(v > 0 for v in values):
+        raise UserError(f"--sigmas {text!r} has a value that is not positive; {fix}")
+    return values
 
 
 def cmd_reproduce(ns: argparse.Namespace) -> int:
@@ -109,6 +132,7 @@ def cmd_reproduce(ns: argparse.Namespace) -> int:
         extra=ns.overrides,
         quiet=ns.quiet,
         with_baselines=not ns.no_baselines,
+        jobs=ns.jobs,
     )
     print(table)
     _info(ns.quiet, f"written: {out}/RESULTS.md, {out}/results.json, {out}/parzen.png")
@@ -172,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid", type=int, help="validation images that choose sigma (default 1000)")
     p.add_argument("--test", type=int, help="test images scored (default 10000)")
     p.add_argument("--checkpoint", type=Path, help="a checkpoint file (default: the run's latest)")
+    p.add_argument(
+        "--sigmas",
+        help="σ grid: a list 0.15,0.2 or start:stop:count (default: the paper's logspace(-1, 0, 10)); "
+        "another grid gets another metric name",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)
 
@@ -185,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, default=5, help="Parzen evaluation every N epochs (default 5)")
     p.add_argument("--out", type=Path, help="output folder (default reproductions/TARGET)")
     p.add_argument("--no-baselines", action="store_true", help="skip the real-image and k-means baselines")
+    p.add_argument(
+        "--jobs", type=int, default=1, help="seeds trained side by side, sharing the CPU cores (default 1)"
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_reproduce)
 

@@ -5,15 +5,21 @@ paper's protocol every few epochs, and writes a table beside the paper's Table 1
 2016): real training images as the kernel centres, and 10,000 k-means centroids of the training set.
 
 A long job that survives interruption: every seed is an ordinary run folder under the output folder; a rerun of
-the same command resumes unfinished runs from their latest checkpoint and reuses cached baselines.
+the same command resumes unfinished runs from their latest checkpoint and reuses cached baselines. Seeds can train
+side by side (`jobs`), each process with its share of the CPU threads: the paper's small matrices keep one core
+busier than two, so on 2 cores two 1-thread seeds do about a third more work than one 2-thread seed
+(benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import os
 import statistics
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -74,6 +80,49 @@ def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
         status = resume(run_dir, [f"train.epochs={cfg.train.epochs}", *progress])
     if status != "completed":
         raise KeyboardInterrupt
+
+
+def _seed_worker(out: Path, cfg: RunConfig, threads: int) -> int:
+    """One seed in a worker process (`reproduce(jobs > 1)`): its share of threads, no progress bar."""
+    torch.set_num_threads(threads)
+    run_seed(out, cfg, quiet=True)
+    return cfg.seed
+
+
+def _epochs_done(run_dir: Path) -> float:
+    """The last logged epoch of a seed's run (0 before its first log line), for the overall progress bar."""
+    try:
+        with open(run_dir / "metrics.jsonl", "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 4096))
+            lines = f.read().decode(errors="replace").splitlines()
+        return float(json.loads(lines[-1])["epoch"]) if lines else 0.0
+    except (OSError, ValueError, KeyError, IndexError):
+        return 0.0
+
+
+def run_seeds_in_parallel(out: Path, configs: list[RunConfig], jobs: int, quiet: bool, on_done: Any) -> None:
+    """Train the seeds in `jobs` processes; `on_done(seed)` runs in this process as each one finishes."""
+    from tqdm.auto import tqdm
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    # A worker inherits nothing from this process (spawn), so CUDA and OpenMP start cleanly in each.
+    context = multiprocessing.get_context("spawn")
+    with (
+        ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool,
+        tqdm(
+            total=sum(c.train.epochs for c in configs),
+            disable=quiet,
+            desc=f"{len(configs)} seeds",
+            unit="epoch",
+        ) as bar,
+    ):
+        pending = {pool.submit(_seed_worker, out, cfg, threads) for cfg in configs}
+        while pending:
+            finished, pending = wait(pending, timeout=10, return_when=FIRST_COMPLETED)
+            for future in finished:
+                on_done(future.result())  # re-raises a worker's error or interruption here
+            bar.n = round(sum(_epochs_done(out / f"seed-{c.seed}") for c in configs), 1)
+            bar.refresh()
 
 
 def baselines(out: Path, cfg: RunConfig, *, seed: int = 0) -> dict[str, dict[str, Any]]:
@@ -167,17 +216,30 @@ def reproduce(
     extra: list[str] | None = None,
     quiet: bool = False,
     with_baselines: bool = True,
+    jobs: int = 1,
 ) -> str:
     if target not in TARGETS:
         raise UserError(f"unknown reproduction {target!r}; choose one of: {', '.join(TARGETS)}")
-    if seeds <= 0 or epochs <= 0 or eval_every <= 0:
-        raise UserError("--seeds, --epochs and --eval-every must be positive")
+    if seeds <= 0 or epochs <= 0 or eval_every <= 0 or jobs <= 0:
+        raise UserError("--seeds, --epochs, --eval-every and --jobs must be positive")
     out.mkdir(parents=True, exist_ok=True)
     preset = TARGETS[target]
-    cfg = seed_config(preset, 0, epochs, eval_every, extra or [])
-    name = protocol_name(cfg.eval.parzen_samples)
-    for seed in range(seeds):
-        run_seed(out, seed_config(preset, seed, epochs, eval_every, extra or []), quiet)
-        summarise(out, list(range(seed + 1)), {}, name)  # partial results survive an interruption
+    configs = [seed_config(preset, seed, epochs, eval_every, extra or []) for seed in range(seeds)]
+    cfg = configs[0]
+    sigmas = cfg.eval.parzen_sigmas if cfg.eval.parzen_sigmas is not None else PAPER_SIGMAS
+    name = protocol_name(cfg.eval.parzen_samples, sigmas)
+    # Baselines first (minutes, not hours): every partial table written below already has them.
     base = baselines(out, cfg) if with_baselines else {}
+    finished: list[int] = []
+
+    def on_done(seed: int) -> None:  # partial results survive an interruption
+        finished.append(seed)
+        summarise(out, sorted(finished), base, name)
+
+    if jobs == 1:
+        for seed_cfg in configs:
+            run_seed(out, seed_cfg, quiet)
+            on_done(seed_cfg.seed)
+    else:
+        run_seeds_in_parallel(out, configs, min(jobs, seeds), quiet, on_done)
     return summarise(out, list(range(seeds)), base, name)

@@ -263,6 +263,10 @@ def test_protocol_name_and_text():
         "parzen500",
         "parzen12345",
     ]
+    # The paper's grid is implied; any other grid is named, so its scores are never mixed with parzen10k.
+    assert protocol_name(10000, list(PAPER_SIGMAS)) == "parzen10k"
+    assert protocol_name(10000, np.linspace(0.1, 0.4, 31)) == "parzen10k-sigma31[0.1-0.4]"
+    assert protocol_name(500, [0.2]) == "parzen500-sigma1[0.2-0.2]"
     result = ParzenResult(
         name="parzen10k", mean=225.314, se=2.0068, sigma=0.21544, sigmas=list(PAPER_SIGMAS),
         valid_means=[0.0] * 10, n_samples=10000, n_valid=1000, n_test=10000, dim=784, pixel_range="unit",

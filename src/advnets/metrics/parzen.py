@@ -293,9 +293,15 @@ class ParzenResult:
         )
 
 
-def protocol_name(n_samples: int) -> str:
-    """parzen10k for 10,000 samples, parzen500 for 500: the sample count is part of the metric's name."""
-    return f"parzen{n_samples // 1000}k" if n_samples % 1000 == 0 else f"parzen{n_samples}"
+def protocol_name(n_samples: int, sigmas: SigmaGrid = PAPER_SIGMAS) -> str:
+    """parzen10k for 10,000 samples, parzen500 for 500: the sample count is part of the metric's name. A σ grid
+    other than the paper's is named too (parzen10k-sigma30[0.1-0.4]), since σ moves the score by many nats
+    near the optimum and scores from different grids must not be compared as one (PAPER.md §7)."""
+    name = f"parzen{n_samples // 1000}k" if n_samples % 1000 == 0 else f"parzen{n_samples}"
+    grid = _sigma_array(sigmas)
+    if grid.shape == PAPER_SIGMAS.shape and np.allclose(grid, PAPER_SIGMAS, rtol=1e-9, atol=0):
+        return name
+    return f"{name}-sigma{grid.size}[{grid.min():.4g}-{grid.max():.4g}]"
 
 
 def to_unit_range(images: torch.Tensor, pixel_range: str, name: str) -> torch.Tensor:
@@ -361,7 +367,7 @@ def parzen_score(
         blocks = tqdm(blocks, total=n_chunks, desc="parzen test", unit="chunk")
     log_p = torch.cat(list(blocks))[:, 0].numpy()  # [n_test]
     return ParzenResult(
-        name=protocol_name(samples_u.shape[0]),
+        name=protocol_name(samples_u.shape[0], sigmas),
         mean=float(log_p.mean()),
         se=float(log_p.std() / math.sqrt(len(log_p))),  # numpy std: ddof=0, as parzen_ll.py
         sigma=sigma,

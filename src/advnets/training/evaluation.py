@@ -1,6 +1,11 @@
 """Evaluation during training: the Parzen log-likelihood every `eval.parzen_every_epochs` epochs (PAPER.md §2),
 appended to eval.jsonl and drawn per epoch in parzen.png. A course report plotted exactly this curve and saw it
-fall when the generator collapsed (PAPER.md §6)."""
+fall when the generator collapsed (PAPER.md §6).
+
+The authors' lab picked stopping points by validation Parzen likelihood (PAPER.md §7), so the checkpoint of the
+epoch with the best *validation* score so far is kept as `checkpoints/best-<protocol>.pt` (never chosen on the
+test set), for `advnets eval --checkpoint` with another protocol later.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import torch
 from advnets.config import RunConfig
 from advnets.evaluate import append_eval, evaluate_parzen, parzen_data, read_evals
 from advnets.reporting.figures import plot_metric_curve
+from advnets.training.checkpoint import atomic_write_bytes
 from advnets.training.hooks import is_main_process
 from advnets.training.trainer import Hook, Trainer
 
@@ -35,8 +41,14 @@ class ParzenHook(Hook):
             self.data = parzen_data(trainer.cfg, e.parzen_valid, e.parzen_test)
         result = evaluate_parzen(trainer.G, trainer.cfg, valid=self.data[0], test=self.data[1])
         record = {"step": trainer.step, "epoch": trainer.epoch, **result.as_dict()}
+        earlier = read_evals(self.run_dir, result.name)
+        if all(max(result.valid_means) > max(r["valid_means"]) for r in earlier):
+            best = self.run_dir / "checkpoints" / f"best-{result.name}.pt"
+            best.parent.mkdir(exist_ok=True)
+            state = trainer.state_dict()
+            atomic_write_bytes(best, lambda f: torch.save(state, f))
         append_eval(self.run_dir, record)
-        records = read_evals(self.run_dir, result.name)
+        records = [*earlier, record]
         plot_metric_curve(
             records,
             "mean",
