@@ -2,7 +2,6 @@ import gzip
 import hashlib
 import os
 import re
-import time
 from pathlib import Path
 
 import numpy as np
