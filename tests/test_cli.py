@@ -156,6 +156,9 @@ BAD = [
     (["train", "data.classes=[42]"], "data.classes"),
     (["resume", "/nonexistent/run"], "does not exist"),
     (["sample", "/tmp", "-n", "4"], "not an advnets run folder"),
+    (["reproduce", "paper-cifar"], "unknown reproduction 'paper-cifar'"),
+    (["reproduce", "paper-mnist", "--jobs", "0"], "must be positive"),
+    (["eval", "/nonexistent/run"], "does not exist"),
 ]
 
 
@@ -191,6 +194,21 @@ def test_corrupt_checkpoint_is_reported_not_overwritten(run_dir, tmp_path):
     result = cli("sample", run_dir, "--checkpoint", bad, "-o", tmp_path / "x.png")
     assert result.returncode == 2 and "unreadable or truncated" in result.stderr
     assert bad.read_bytes() == b"not a checkpoint"
+
+
+@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="needs ../shared/data/mnist")
+def test_a_corrupt_data_file_names_the_file_and_is_left_alone(tmp_path):
+    root = tmp_path / "mnist"
+    root.mkdir()
+    for path in SHARED_MNIST.glob("*.gz"):
+        (root / path.name).write_bytes(path.read_bytes())
+    truncated = root / "train-images-idx3-ubyte.gz"
+    truncated.write_bytes(truncated.read_bytes()[:100_000])
+    before = tree_digest(root)
+    result = cli("train", "mnist-paper", f"data.root={root}", "data.download=false", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "train-images-idx3-ubyte.gz" in result.stderr
+    assert tree_digest(root) == before and not (tmp_path / "runs").exists()
 
 
 @pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="needs ../shared/data/mnist")
