@@ -180,8 +180,7 @@ def summarise(out: Path, seeds: list[int], base: dict[str, dict[str, Any]], name
         )
         spread_text = f" ± {spread:.1f} (std over {len(scores)} seeds)" if len(scores) > 1 else ""
         lines.append(
-            f"| advnets mnist-paper, {label} | {statistics.mean(scores):.1f}{spread_text} | "
-            f"{name}, paper σ grid; {each} |"
+            f"| advnets mnist-paper, {label} | {statistics.mean(scores):.1f}{spread_text} | {name}; {each} |"
         )
     for label, result in base.items():
         lines.append(
@@ -189,7 +188,16 @@ def summarise(out: Path, seeds: list[int], base: dict[str, dict[str, Any]], name
             f"{result['name']}, σ={result['sigma']:.4f} |"
         )
     table = "\n".join(lines) + "\n"
-    (out / "RESULTS.md").write_text("# paper-mnist reproduction\n\n" + table)
+    protocol = ""
+    if per_seed:
+        p = per_seed[0]["final"]
+        protocol = (
+            f"Protocol `{name}`: Parzen-window log-likelihood of {p['n_samples']:,} samples, σ chosen from "
+            f"{len(p['sigmas'])} values on {p['n_valid']:,} validation images, mean ± std/√N over "
+            f"{p['n_test']:,} test images, pixels in [0, 1] (PAPER.md §2). The best-validation row picks each "
+            "seed's epoch by its mean *validation* log-likelihood, never by the test score.\n\n"
+        )
+    (out / "RESULTS.md").write_text("# paper-mnist reproduction\n\n" + protocol + table)
     (out / "results.json").write_text(json.dumps({"seeds": per_seed, "baselines": base}, indent=2) + "\n")
     curves = [{**r, "series": f"seed {s}"} for s in seeds for r in read_evals(out / f"seed-{s}", name)]
     if curves:
