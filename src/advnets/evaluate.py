@@ -42,6 +42,11 @@ def parzen_data(cfg: RunConfig, n_valid: int, n_test: int) -> tuple[torch.Tensor
     return valid, test
 
 
+def eval_sigmas(cfg: RunConfig) -> np.ndarray:
+    """The run's Parzen σ grid: eval.parzen_sigmas, or the paper's logspace(-1, 0, 10) when unset."""
+    return np.asarray(cfg.eval.parzen_sigmas) if cfg.eval.parzen_sigmas is not None else PAPER_SIGMAS
+
+
 def evaluate_parzen(
     G: nn.Module,
     cfg: RunConfig,
@@ -56,14 +61,13 @@ def evaluate_parzen(
     if valid is None or test is None:
         valid, test = parzen_data(cfg, e.parzen_valid, e.parzen_test)
     samples = generate(G, cfg, n_samples or e.parzen_samples, seed=e.seed)
-    sigmas = np.asarray(e.parzen_sigmas) if e.parzen_sigmas is not None else PAPER_SIGMAS
     device = next(G.parameters()).device
     return parzen_score(
         samples,
         valid,
         test,
         pixel_range=cfg.data.pixel_range,
-        sigmas=sigmas,
+        sigmas=eval_sigmas(cfg),
         seed=e.seed,
         device=device,
         progress=progress,

@@ -30,8 +30,8 @@ import torch
 from advnets.config import RunConfig, load_config
 from advnets.data import load_images
 from advnets.errors import UserError
-from advnets.evaluate import parzen_data, read_evals
-from advnets.metrics.parzen import PAPER_SIGMAS, parzen_score, protocol_name
+from advnets.evaluate import eval_sigmas, parzen_data, read_evals
+from advnets.metrics.parzen import parzen_score, protocol_name
 from advnets.reporting.figures import plot_metric_curve
 from advnets.training.checkpoint import LATEST, latest_checkpoint, load_checkpoint
 from advnets.training.run import resume, train
@@ -126,10 +126,11 @@ def run_seeds_in_parallel(out: Path, configs: list[RunConfig], jobs: int, quiet:
 
 
 def baselines(out: Path, cfg: RunConfig, *, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """Parzen scores with real training images and k-means centroids as the kernel centres (cached), as many
-    centres as the GAN gets samples (eval.parzen_samples) so the protocol is the same."""
+    """Parzen scores with real training images and k-means centroids as the kernel centres (cached per protocol),
+    as many centres as the GAN gets samples (eval.parzen_samples) and on the same σ grid, so the protocol is the
+    same as the GAN's."""
     n_centres = cfg.eval.parzen_samples
-    cache = out / f"baselines-{n_centres}.json"
+    cache = out / f"baselines-{protocol_name(n_centres, eval_sigmas(cfg))}.json"
     if cache.exists():
         return json.loads(cache.read_text())
     from sklearn.cluster import MiniBatchKMeans
@@ -143,7 +144,7 @@ def baselines(out: Path, cfg: RunConfig, *, seed: int = 0) -> dict[str, dict[str
     results = {}
     for label, centres in (("training images", real), ("k-means centroids", centroids)):
         result = parzen_score(
-            centres, valid, test, pixel_range=cfg.data.pixel_range, sigmas=PAPER_SIGMAS, seed=seed
+            centres, valid, test, pixel_range=cfg.data.pixel_range, sigmas=eval_sigmas(cfg), seed=seed
         )
         results[label] = result.as_dict()
     tmp = cache.with_suffix(".tmp")
@@ -234,8 +235,7 @@ def reproduce(
     preset = TARGETS[target]
     configs = [seed_config(preset, seed, epochs, eval_every, extra or []) for seed in range(seeds)]
     cfg = configs[0]
-    sigmas = cfg.eval.parzen_sigmas if cfg.eval.parzen_sigmas is not None else PAPER_SIGMAS
-    name = protocol_name(cfg.eval.parzen_samples, sigmas)
+    name = protocol_name(cfg.eval.parzen_samples, eval_sigmas(cfg))
     # Baselines first (minutes, not hours): every partial table written below already has them.
     base = baselines(out, cfg) if with_baselines else {}
     finished: list[int] = []
