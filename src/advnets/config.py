@@ -25,7 +25,7 @@ PRESET_DIR = Path(__file__).parent / "configs"
 class DataConfig:
     name: str = "digits"  # digits | mnist | fashion-mnist
     root: str | None = None  # folder with the IDX .gz files; default $ADVNETS_DATA, else a user cache
-    split: str = "train"  # train = train[0:50000], valid = train[50000:60000], test = the 10k test set
+    split: str = "train"  # train = train[0:50000], valid = train[50000:60000], test = the 10k test set, trainval = train[0:60000]
     classes: list[int] | None = None  # keep only these labels, e.g. [0] for the MNIST-zeros experiment
     pixel_range: str = "unit"  # unit: [0, 1] (sigmoid G), symmetric: [-1, 1] (tanh G)
     download: bool = True  # fetch missing files (checksummed) when not found locally
@@ -248,7 +248,7 @@ def _check_optimizer(prefix: str, opt: OptimizerConfig) -> None:
 
 def validate(cfg: RunConfig) -> None:
     """Check values that types alone cannot (ranges, choices, consistency)."""
-    _choice("data.split", cfg.data.split, ("train", "valid", "test"))
+    _choice("data.split", cfg.data.split, ("train", "valid", "test", "trainval"))
     _choice("data.pixel_range", cfg.data.pixel_range, ("unit", "symmetric"))
     _choice("model.noise", cfg.model.noise, ("uniform", "gaussian"))
     _positive("model.z_dim", cfg.model.z_dim)

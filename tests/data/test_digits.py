@@ -14,7 +14,8 @@ def test_registered_names():
 
 
 @pytest.mark.parametrize(
-    "split,start,stop", [("train", 0, 1400), ("valid", 1400, 1600), ("test", 1600, 1797)]
+    "split,start,stop",
+    [("train", 0, 1400), ("valid", 1400, 1600), ("test", 1600, 1797), ("trainval", 0, 1600)],
 )
 def test_digits_splits_are_slices_of_sklearns_order(split, start, stop):
     reference = load_digits()

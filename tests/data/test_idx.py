@@ -370,6 +370,13 @@ def test_real_mnist():
     assert idx._read_checked.cache_info().hits > hits  # decoded once, served from the cache after
     zeros = load_images(DataConfig(name="mnist", root=str(SHARED_MNIST), download=False, classes=[0]))
     assert len(zeros) == 4932  # of the 5,923 zeros in train[0:60000], these fall in train[0:50000]
+    every = load_images(DataConfig(name="mnist", root=str(SHARED_MNIST), download=False, split="trainval"))
+    assert len(every) == 60000 and torch.equal(every.images[:50000], train.images)
+    assert torch.equal(every.images[50000:], valid.images)
+    all_zeros = load_images(
+        DataConfig(name="mnist", root=str(SHARED_MNIST), download=False, split="trainval", classes=[0])
+    )
+    assert len(all_zeros) == 5923  # PAPER.md §6: the mnist-zeros experiment used all of them
 
 
 FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")

@@ -16,7 +16,7 @@ from advnets.config import DataConfig
 from advnets.data.images import unit_images
 
 MAX_VALUE = 16  # load_digits() pixels are counts of set bits in 4x4 blocks: 0..16
-SPLITS = {"train": (0, 1400), "valid": (1400, 1600), "test": (1600, 1797)}
+SPLITS = {"train": (0, 1400), "valid": (1400, 1600), "test": (1600, 1797), "trainval": (0, 1600)}
 
 
 @functools.lru_cache(maxsize=1)

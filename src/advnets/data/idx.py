@@ -67,11 +67,12 @@ class IdxSource:
     system_folders: tuple[Path, ...] = ()  # where an OS package installs the files
 
 
-# train[0:50000] / train[50000:60000] / t10k, PAPER.md §1a.
+# train[0:50000] / train[50000:60000] / t10k, PAPER.md §1a; trainval = train[0:60000].
 PAPER_SPLITS = {
     "train": IdxSplit("train", 0, 50000),
     "valid": IdxSplit("train", 50000, 60000),
     "test": IdxSplit("t10k", 0, 10000),
+    "trainval": IdxSplit("train", 0, 60000),  # all official training images, for experiments that used them
 }
 
 # Official checksums: ../shared/data/mnist/README.md (also pinned by torchvision and tensorflow-datasets).

@@ -16,7 +16,7 @@ import torch
 
 from advnets.errors import UserError
 
-SPLITS = ("train", "valid", "test")
+SPLITS = ("train", "valid", "test", "trainval")
 PIXEL_RANGES = ("unit", "symmetric")  # unit: [0, 1]; symmetric: [-1, 1] = 2x - 1
 
 

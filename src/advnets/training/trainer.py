@@ -69,7 +69,7 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self.hooks = list(hooks)
         seed_everything(cfg.seed)
-        train_set = data if data is not None else load_images(cfg.data, "train")
+        train_set = data if data is not None else load_images(cfg.data)  # cfg.data.split
         wanted = output_range(cfg.model.generator.output)
         if wanted is not None and wanted != train_set.pixel_range:
             raise UserError(
