@@ -32,6 +32,10 @@ def test_reproduce_writes_the_table_and_a_rerun_continues(tmp_path):
     assert [s["seed"] for s in results["seeds"]] == [0, 1]
     assert all(s["final"]["epoch"] == 2 and s["final"]["name"] == "parzen100" for s in results["seeds"])
     assert (out / "parzen.png").is_file() and (out / "RESULTS.md").read_text().endswith(table)
+    # A later `advnets eval` of the same protocol (it names its checkpoint) is not a training epoch's score.
+    manual = {**results["seeds"][0]["final"], "epoch": 99, "mean": 1e6, "checkpoint": "latest"}
+    with open(out / "seed-0" / "eval.jsonl", "a") as f:
+        f.write(json.dumps(manual) + "\n")
     evals_before = (out / "seed-0" / "eval.jsonl").read_text()
     # A rerun of the same command finds everything done: nothing is retrained or re-scored.
     assert (
@@ -41,7 +45,7 @@ def test_reproduce_writes_the_table_and_a_rerun_continues(tmp_path):
     # A longer schedule resumes each seed from its checkpoint and scores only the new epochs.
     reproduce("paper-mnist", out, seeds=1, epochs=3, eval_every=1, extra=TINY_REPRO, quiet=True)
     epochs = [json.loads(line)["epoch"] for line in (out / "seed-0" / "eval.jsonl").read_text().splitlines()]
-    assert epochs == [1, 2, 3]
+    assert epochs == [1, 2, 99, 3]
 
 
 def test_seeds_in_parallel_match_seeds_in_turn(tmp_path):

@@ -79,9 +79,17 @@ def append_eval(run_dir: Path, record: dict[str, Any]) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def read_evals(run_dir: Path, name: str | None = None) -> list[dict[str, Any]]:
+def read_evals(
+    run_dir: Path, name: str | None = None, *, training_only: bool = False
+) -> list[dict[str, Any]]:
+    """The run's eval.jsonl records, of protocol `name` if given; `training_only` keeps those written during
+    training, dropping `advnets eval` ones (which name the checkpoint they scored)."""
     from advnets.reporting.figures import read_metrics
 
     path = run_dir / EVALS
     records = read_metrics(path) if path.exists() else []
-    return [r for r in records if name is None or r.get("name") == name]
+    return [
+        r
+        for r in records
+        if (name is None or r.get("name") == name) and not (training_only and "checkpoint" in r)
+    ]

@@ -157,7 +157,7 @@ def summarise(out: Path, seeds: list[int], base: dict[str, dict[str, Any]], name
     """The results table (markdown), also written to out/RESULTS.md and out/results.json."""
     per_seed: list[dict[str, Any]] = []
     for seed in seeds:
-        records = read_evals(out / f"seed-{seed}", name)
+        records = read_evals(out / f"seed-{seed}", name, training_only=True)
         if not records:
             continue
         final = max(records, key=lambda r: r["epoch"])
@@ -200,7 +200,11 @@ def summarise(out: Path, seeds: list[int], base: dict[str, dict[str, Any]], name
         )
     (out / "RESULTS.md").write_text("# paper-mnist reproduction\n\n" + protocol + table)
     (out / "results.json").write_text(json.dumps({"seeds": per_seed, "baselines": base}, indent=2) + "\n")
-    curves = [{**r, "series": f"seed {s}"} for s in seeds for r in read_evals(out / f"seed-{s}", name)]
+    curves = [
+        {**r, "series": f"seed {s}"}
+        for s in seeds
+        for r in read_evals(out / f"seed-{s}", name, training_only=True)
+    ]
     if curves:
         plot_metric_curve(
             curves,

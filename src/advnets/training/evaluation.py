@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from advnets.config import RunConfig
-from advnets.evaluate import append_eval, evaluate_parzen, parzen_data, read_evals
+from advnets.evaluate import append_eval, eval_sigmas, evaluate_parzen, parzen_data, read_evals
+from advnets.metrics.parzen import protocol_name
 from advnets.reporting.figures import plot_metric_curve
 from advnets.training.checkpoint import atomic_write_bytes
 from advnets.training.hooks import is_main_process
@@ -33,15 +34,18 @@ class ParzenHook(Hook):
     def on_epoch_end(self, trainer: Trainer) -> None:
         if trainer.epoch % self.every or not is_main_process():
             return
-        done = {r["epoch"] for r in read_evals(self.run_dir)}
-        if trainer.epoch in done:  # a resumed run does not score the same epoch twice
-            return
         e = trainer.cfg.eval
+        name = protocol_name(e.parzen_samples, eval_sigmas(trainer.cfg))
+        # A resumed run does not score the same epoch twice; `advnets eval` records (they name their
+        # checkpoint) and other protocols do not count.
+        done = {r["epoch"] for r in read_evals(self.run_dir, name, training_only=True)}
+        if trainer.epoch in done:
+            return
         if self.data is None:
             self.data = parzen_data(trainer.cfg, e.parzen_valid, e.parzen_test)
         result = evaluate_parzen(trainer.G, trainer.cfg, valid=self.data[0], test=self.data[1])
         record = {"step": trainer.step, "epoch": trainer.epoch, **result.as_dict()}
-        earlier = read_evals(self.run_dir, result.name)
+        earlier = read_evals(self.run_dir, result.name, training_only=True)
         if all(max(result.valid_means) > max(r["valid_means"]) for r in earlier):
             best = self.run_dir / "checkpoints" / f"best-{result.name}.pt"
             best.parent.mkdir(exist_ok=True)
