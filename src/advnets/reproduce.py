@@ -6,9 +6,8 @@ paper's protocol every few epochs, and writes a table beside the paper's Table 1
 
 A long job that survives interruption: every seed is an ordinary run folder under the output folder; a rerun of
 the same command resumes unfinished runs from their latest checkpoint and reuses cached baselines. Seeds can train
-side by side (`jobs`), each process with its share of the CPU threads: the paper's small matrices keep one core
-busier than two, so on 2 cores two 1-thread seeds do about a third more work than one 2-thread seed
-(benchmarks/RESULTS.md).
+side by side (`jobs`), each process with its share of the CPU threads, for machines with more cores than the
+paper's batch-100 matrices can use in one process (benchmarks/RESULTS.md: on 2 cores it gained nothing).
 """
 
 from __future__ import annotations
