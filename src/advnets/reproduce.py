@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import statistics
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
@@ -99,7 +100,9 @@ def _epochs_done(run_dir: Path) -> float:
         return 0.0
 
 
-def run_seeds_in_parallel(out: Path, configs: list[RunConfig], jobs: int, quiet: bool, on_done: Any) -> None:
+def run_seeds_in_parallel(
+    out: Path, configs: list[RunConfig], jobs: int, quiet: bool, on_done: Callable[[int], None]
+) -> None:
     """Train the seeds in `jobs` processes; `on_done(seed)` runs in this process as each one finishes."""
     from tqdm.auto import tqdm
 
