@@ -2,6 +2,7 @@
 continues instead of starting over."""
 
 import json
+import shutil
 
 import pytest
 
@@ -42,6 +43,12 @@ def test_reproduce_writes_the_table_and_a_rerun_continues(tmp_path):
         reproduce("paper-mnist", out, seeds=2, epochs=2, eval_every=1, extra=TINY_REPRO, quiet=True) == table
     )
     assert (out / "seed-0" / "eval.jsonl").read_text() == evals_before
+    # A finished seed whose checkpoints were not kept (a committed reproduction) is not trained again.
+    shutil.rmtree(out / "seed-1" / "checkpoints")
+    assert (
+        reproduce("paper-mnist", out, seeds=2, epochs=2, eval_every=1, extra=TINY_REPRO, quiet=True) == table
+    )
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("seed-")) == ["seed-0", "seed-1"]
     # A longer schedule resumes each seed from its checkpoint and scores only the new epochs.
     reproduce("paper-mnist", out, seeds=1, epochs=3, eval_every=1, extra=TINY_REPRO, quiet=True)
     epochs = [json.loads(line)["epoch"] for line in (out / "seed-0" / "eval.jsonl").read_text().splitlines()]

@@ -65,6 +65,8 @@ def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
     run_dir = out / f"seed-{cfg.seed}"
     progress = [] if not quiet else ["log.progress=false"]
     if is_run_dir(run_dir) and not (run_dir / "checkpoints" / LATEST).is_file():
+        if _epochs_done(run_dir) >= cfg.train.epochs:
+            return  # finished, its checkpoints not kept (a committed reproduction): its records stand
         # Stopped before its first checkpoint: nothing to resume. Keep it aside (never delete) and start over.
         run_dir.rename(run_dir.with_name(f"{run_dir.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"))
     if not is_run_dir(run_dir):
