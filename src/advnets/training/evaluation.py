@@ -38,14 +38,13 @@ class ParzenHook(Hook):
         name = protocol_name(e.parzen_samples, eval_sigmas(trainer.cfg))
         # A resumed run does not score the same epoch twice; `advnets eval` records (they name their
         # checkpoint) and other protocols do not count.
-        done = {r["epoch"] for r in read_evals(self.run_dir, name, training_only=True)}
-        if trainer.epoch in done:
+        earlier = read_evals(self.run_dir, name, training_only=True)
+        if trainer.epoch in {r["epoch"] for r in earlier}:
             return
         if self.data is None:
             self.data = parzen_data(trainer.cfg, e.parzen_valid, e.parzen_test)
         result = evaluate_parzen(trainer.G, trainer.cfg, valid=self.data[0], test=self.data[1])
         record = {"step": trainer.step, "epoch": trainer.epoch, **result.as_dict()}
-        earlier = read_evals(self.run_dir, result.name, training_only=True)
         if all(max(result.valid_means) > max(r["valid_means"]) for r in earlier):
             best = self.run_dir / "checkpoints" / f"best-{result.name}.pt"
             best.parent.mkdir(exist_ok=True)
