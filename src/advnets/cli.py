@@ -34,7 +34,7 @@ def _info(quiet: bool, message: str) -> None:
 
 def cmd_train(ns: argparse.Namespace) -> int:
     from advnets.config import load_config
-    from advnets.training.run import train
+    from advnets.runs.session import train
 
     source, overrides = _split_source(ns.args)
     if ns.quiet:
@@ -57,14 +57,14 @@ def _finish(run_dir: Path, status: str, quiet: bool) -> int:
 
 
 def cmd_resume(ns: argparse.Namespace) -> int:
-    from advnets.training.run import resume
+    from advnets.runs.session import resume
 
     overrides = [*ns.overrides, "log.progress=false"] if ns.quiet else ns.overrides
     return _finish(ns.run_dir, resume(ns.run_dir, overrides), ns.quiet)
 
 
 def cmd_sample(ns: argparse.Namespace) -> int:
-    from advnets.training.run import sample
+    from advnets.runs.session import sample
 
     out = sample(ns.run_dir, ns.n, ns.output, checkpoint=ns.checkpoint, seed=ns.seed)
     print(out)
@@ -73,7 +73,7 @@ def cmd_sample(ns: argparse.Namespace) -> int:
 
 def cmd_eval(ns: argparse.Namespace) -> int:
     from advnets.evaluate import append_eval, evaluate_parzen
-    from advnets.training.run import load_generator
+    from advnets.runs.session import load_generator
 
     if ns.metric != "parzen":
         raise UserError(f"unknown metric {ns.metric!r}; choose one of: parzen")

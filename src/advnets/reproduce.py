@@ -33,9 +33,9 @@ from advnets.errors import UserError
 from advnets.evaluate import eval_sigmas, parzen_data, read_evals
 from advnets.metrics.parzen import parzen_score, protocol_name
 from advnets.reporting.figures import plot_metric_curve
-from advnets.training.checkpoint import LATEST, latest_checkpoint, load_checkpoint
-from advnets.training.run import resume, train
-from advnets.training.run_dir import is_run_dir
+from advnets.runs.checkpoint import LATEST, latest_checkpoint, load_checkpoint
+from advnets.runs.session import resume, train
+from advnets.runs.run_dir import is_run_dir
 
 # Goodfellow et al. (2014), Table 1, MNIST column (Parzen log-likelihood, nats, mean ± SE).
 PAPER_TABLE = [

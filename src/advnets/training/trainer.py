@@ -96,6 +96,10 @@ class Trainer:
         self.fixed_z = sample_noise(cfg.log.grid_size, cfg.model.z_dim, cfg.model.noise, generator=grid_gen)
         self.fixed_z = self.fixed_z.to(self.device)
 
+    @classmethod
+    def from_config(cls, cfg: RunConfig, *, data: ImageSet | None = None) -> Trainer:
+        return cls(cfg, data=data)
+
     # -- progress -------------------------------------------------------------------------------------------
     @property
     def epoch(self) -> int:

@@ -17,8 +17,8 @@ from advnets.config import RunConfig
 from advnets.evaluate import append_eval, eval_sigmas, evaluate_parzen, parzen_data, read_evals
 from advnets.metrics.parzen import protocol_name
 from advnets.reporting.figures import plot_metric_curve
-from advnets.training.checkpoint import atomic_write_bytes
-from advnets.training.hooks import is_main_process
+from advnets.runs.checkpoint import atomic_write_bytes
+from advnets.runs.hooks import is_main_process
 from advnets.training.trainer import Hook, Trainer
 
 # The paper's Table 1 reports real-valued MNIST only; other data sets get no reference line.

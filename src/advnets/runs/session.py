@@ -13,10 +13,10 @@ from advnets.errors import UserError
 from advnets.evaluate import generate
 from advnets.models import build_generator
 from advnets.reporting.figures import save_image_grid
-from advnets.training.checkpoint import latest_checkpoint, load_checkpoint
-from advnets.training.evaluation import evaluation_hooks
-from advnets.training.hooks import CheckpointHook, LossPlotHook, MetricsHook, SampleHook
-from advnets.training.run_dir import CONFIG, create_run_dir, load_run_config, record_command, require_run_dir
+from advnets.runs.checkpoint import latest_checkpoint, load_checkpoint
+from advnets.runs.evaluation import evaluation_hooks
+from advnets.runs.hooks import CheckpointHook, LossPlotHook, MetricsHook, SampleHook
+from advnets.runs.run_dir import CONFIG, create_run_dir, load_run_config, record_command, require_run_dir
 from advnets.training.trainer import Hook, Trainer, check_resumable, resolve_device
 
 

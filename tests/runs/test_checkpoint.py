@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from advnets.errors import UserError
-from advnets.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from advnets.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from advnets.training.trainer import Trainer
 from tests.conftest import tiny_config
 

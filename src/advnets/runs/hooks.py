@@ -14,8 +14,8 @@ from tqdm.auto import tqdm
 
 from advnets.errors import UserError
 from advnets.reporting.figures import plot_losses, read_metrics, save_image_grid
-from advnets.training.checkpoint import save_checkpoint
-from advnets.training.run_dir import METRICS
+from advnets.runs.checkpoint import save_checkpoint
+from advnets.runs.run_dir import METRICS
 from advnets.training.trainer import Hook, Trainer
 
 
