@@ -71,31 +71,54 @@ def cmd_sample(ns: argparse.Namespace) -> int:
     return 0
 
 
+# `advnets eval` flags -> the metric option they set; a flag the chosen metric has no option for is an error.
+EVAL_FLAGS = {"samples": "samples", "valid": "valid", "test": "test", "sigmas": "sigmas"}
+
+
 def cmd_eval(ns: argparse.Namespace) -> int:
-    from advnets.evaluate import append_eval, evaluate_parzen
+    from advnets.evaluate import append_eval, evaluate, metric_figure, metric_options
+    from advnets.metrics import METRICS
     from advnets.runs.session import load_generator
 
-    if ns.metric != "parzen":
-        raise UserError(f"unknown metric {ns.metric!r}; choose one of: parzen")
-    G, cfg, state = load_generator(ns.run_dir, ns.checkpoint)
-    overrides = {k: v for k, v in (("parzen_valid", ns.valid), ("parzen_test", ns.test)) if v is not None}
-    if any(v <= 0 for v in overrides.values()) or (ns.samples is not None and ns.samples <= 0):
+    METRICS.get(ns.metric)  # an unknown name fails before the checkpoint is loaded
+    given = {flag: getattr(ns, flag) for flag in EVAL_FLAGS if getattr(ns, flag) is not None}
+    if "sigmas" in given:
+        given["sigmas"] = parse_sigmas(given["sigmas"])
+    if any(isinstance(v, int) and v <= 0 for v in given.values()):
         raise UserError("--samples, --valid and --test must be positive counts")
-    from dataclasses import replace
-
-    if ns.sigmas is not None:
-        overrides["parzen_sigmas"] = parse_sigmas(ns.sigmas)
-    cfg = replace(cfg, eval=replace(cfg.eval, **overrides))
-    result = evaluate_parzen(G, cfg, n_samples=ns.samples, progress=not ns.quiet)
+    option_names = METRICS.options(ns.metric).__dataclass_fields__
+    for flag in given:
+        if EVAL_FLAGS[flag] not in option_names:
+            raise UserError(f"--{flag} does not apply to metric {ns.metric!r}; its options are: {', '.join(option_names)}")
+    G, cfg, state, kind = load_generator(ns.run_dir, ns.checkpoint)
+    options = metric_options(cfg, ns.metric, {EVAL_FLAGS[f]: v for f, v in given.items()})
+    result = evaluate(G, cfg, kind, ns.metric, options, progress=not ns.quiet)
     record = {
         "step": state["counters"]["step"],
         "epoch": state["cursor"]["epoch"],
         "checkpoint": str(ns.checkpoint or "latest"),
-        **result.as_dict(),
+        **result,
     }
     append_eval(ns.run_dir, record)
-    print(result)
+    figure = metric_figure(ns.run_dir, cfg, ns.metric, result["name"])
+    print(_describe(result))
+    _info(ns.quiet, f"written: {ns.run_dir / 'eval.jsonl'} (record), {figure} (figure)")
     return 0
+
+
+def _describe(record: dict) -> str:
+    """One line for a metric record: the Parzen result's own wording, else name = value (± err)."""
+    if record.get("metric") == "parzen":
+        from advnets.metrics.parzen import ParzenResult
+
+        fields = ParzenResult.__dataclass_fields__
+        return str(ParzenResult(**{k: v for k, v in record.items() if k in fields}))
+    from advnets.metrics import METRICS
+
+    metric = METRICS.get(record["metric"])
+    value = record[metric.value_key]
+    err = f" ± {record[metric.err_key]:.4g}" if metric.err_key and metric.err_key in record else ""
+    return f"{record['name']} = {value:.4g}{err}"
 
 
 def parse_sigmas(text: str) -> list[float]:
@@ -182,16 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="write a grid of samples from a run's generator")
     p.add_argument("run_dir", type=Path)
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    p.add_argument("-o", "--output", type=Path, default=Path("samples.png"), help="PNG to write")
+    p.add_argument(
+        "-o", "--output", type=Path, help="PNG to write (default: RUN_DIR/samples/sample-step…-n…-seed….png)"
+    )
     p.add_argument("--checkpoint", type=Path, help="a checkpoint file (default: the run's latest)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("eval", help="score a run's generator (Parzen log-likelihood, PAPER §2)")
+    p = sub.add_parser("eval", help="score a run's generator with a registered metric (default parzen)")
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--metric", default="parzen", help="metric name (default parzen)")
+    p.add_argument("--metric", default="parzen", help="metric name (default parzen: PAPER §2)")
     p.add_argument(
-        "--samples", type=int, help="generated samples (default: the run's eval.parzen_samples, 10000)"
+        "--samples", type=int, help="generated samples (default: the run's eval.metrics.parzen.samples, 10000)"
     )
     p.add_argument("--valid", type=int, help="validation images that choose sigma (default 1000)")
     p.add_argument("--test", type=int, help="test images scored (default 10000)")

@@ -1,5 +1,9 @@
-"""Scoring a generator: samples from its prior and the Parzen-window log-likelihood of PAPER.md §2, with the
-protocol stored beside every number. Results are appended to the run's `eval.jsonl`."""
+"""Scoring a generator with any registered metric (advnets.metrics), with the protocol stored beside every number.
+
+`evaluate(G, cfg, name)` loads the reference splits the metric needs (cached by the caller across evaluations),
+samples from G in eval mode with the run's noise prior and eval.seed, and returns the metric's record. Records are
+appended to the run's `eval.jsonl`; `metric_figure` draws one protocol's records per epoch.
+"""
 
 from __future__ import annotations
 
@@ -8,70 +12,53 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from torch import nn
 
-from advnets.config import RunConfig
-from advnets.data import load_images
-from advnets.metrics.parzen import PAPER_SIGMAS, ParzenResult, parzen_score
-from advnets.models.noise import sample_noise
+from advnets.config import RunConfig, resolve_options
+from advnets.data import DataSet, load_data
+from advnets.data.dataset import Kind
+from advnets.metrics import METRICS, Metric, MetricInputs
+from advnets.models.sampling import generate
 
 EVALS = "eval.jsonl"
 
 
-@torch.no_grad()
-def generate(G: nn.Module, cfg: RunConfig, n: int, *, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
-    """n samples [n, C, H, W] on the CPU from G's noise prior, reproducible from `seed` (its own RNG)."""
-    device = next(G.parameters()).device
-    was_training = G.training
-    G.eval()
-    gen = torch.Generator().manual_seed(seed)
-    chunks = []
-    for start in range(0, n, batch_size):
-        z = sample_noise(min(batch_size, n - start), cfg.model.z_dim, cfg.model.noise, generator=gen)
-        chunks.append(G(z.to(device)).float().cpu())
-    G.train(was_training)
-    return torch.cat(chunks)
+def metric_options(cfg: RunConfig, name: str, overrides: dict[str, Any] | None = None) -> Any:
+    """The options of metric `name`: the run's eval.metrics.NAME (or the metric's defaults) <- overrides."""
+    current = cfg.eval.metrics.get(name)
+    base = {} if current is None else {k: getattr(current, k) for k in current.__dataclass_fields__}
+    return resolve_options(METRICS.options(name), {**base, **(overrides or {})}, f"eval.metrics.{name}.")
 
 
-def parzen_data(cfg: RunConfig, n_valid: int, n_test: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first n_valid validation and n_test test images of the run's data set (same classes and range)."""
-    valid = load_images(replace(cfg.data, split="valid")).images[:n_valid]
-    test = load_images(replace(cfg.data, split="test")).images[:n_test]
-    return valid, test
+def reference_data(cfg: RunConfig, metric: Metric) -> dict[str, DataSet]:
+    """The splits of the run's data set that `metric` needs (same classes and scaling as training)."""
+    return {split: load_data(replace(cfg.data, split=split)) for split in metric.needs}
 
 
-def eval_sigmas(cfg: RunConfig) -> np.ndarray:
-    """The run's Parzen σ grid: eval.parzen_sigmas, or the paper's logspace(-1, 0, 10) when unset."""
-    return np.asarray(cfg.eval.parzen_sigmas) if cfg.eval.parzen_sigmas is not None else PAPER_SIGMAS
-
-
-def evaluate_parzen(
+def evaluate(
     G: nn.Module,
     cfg: RunConfig,
+    kind: Kind,
+    name: str,
+    options: Any = None,
     *,
-    n_samples: int | None = None,
-    valid: torch.Tensor | None = None,
-    test: torch.Tensor | None = None,
+    references: dict[str, DataSet] | None = None,
     progress: bool = False,
-) -> ParzenResult:
-    """Parzen log-likelihood of G's samples with the run's eval protocol (cfg.eval), pixels rescaled to [0, 1]."""
-    e = cfg.eval
-    if valid is None or test is None:
-        valid, test = parzen_data(cfg, e.parzen_valid, e.parzen_test)
-    samples = generate(G, cfg, n_samples or e.parzen_samples, seed=e.seed)
-    device = next(G.parameters()).device
-    return parzen_score(
-        samples,
-        valid,
-        test,
-        pixel_range=cfg.data.pixel_range,
-        sigmas=eval_sigmas(cfg),
-        seed=e.seed,
-        device=device,
+) -> dict[str, Any]:
+    """Metric `name` of G with `options` (default: the run's) -> its record (with "metric" and the protocol "name")."""
+    metric = METRICS.get(name)
+    options = options if options is not None else metric_options(cfg, name)
+    references = references if references is not None else reference_data(cfg, metric)
+    inputs = MetricInputs(
+        sample=lambda n: generate(G, cfg.model.z_dim, cfg.model.noise, n, seed=cfg.eval.seed),
+        references=references,
+        kind=kind,
+        device=next(G.parameters()).device,
+        seed=cfg.eval.seed,
         progress=progress,
     )
+    record = metric.compute(options, inputs)
+    return {"metric": name, "name": metric.protocol(options, references), **record}
 
 
 def append_eval(run_dir: Path, record: dict[str, Any]) -> None:
@@ -93,3 +80,39 @@ def read_evals(
         for r in records
         if (name is None or r.get("name") == name) and not (training_only and "checkpoint" in r)
     ]
+
+
+def metric_figure(run_dir: Path, cfg: RunConfig, metric_name: str, protocol: str) -> Path:
+    """`<metric>.png` in the run folder: every record of `protocol` per epoch, training-time evaluations as one
+    line and `advnets eval` scores of named checkpoints as another."""
+    from advnets.reporting.figures import plot_metric_curve
+
+    metric = METRICS.get(metric_name)
+    records = [
+        {**r, "series": "advnets eval" if "checkpoint" in r else "during training"}
+        for r in read_evals(run_dir, protocol)
+    ]
+    path = run_dir / f"{metric_name}.png"
+    plot_metric_curve(
+        records,
+        metric.value_key,
+        path,
+        x="epoch",
+        err_key=metric.err_key,
+        ylabel=metric.ylabel.format(name=protocol),
+        title=f"{cfg.name}: {metric_name}",
+        reference=metric.references.get(cfg.data.name),
+    )
+    return path
+
+
+def checkpoint_kind(state: dict[str, Any], cfg: RunConfig) -> tuple[tuple[int, ...], Kind]:
+    """The data shape and kind a checkpoint's G produces (checkpoints before 0.2 stored only image_shape)."""
+    from advnets.data import ImageKind, VectorKind
+
+    shape = tuple(state.get("data_shape", state.get("image_shape", ())))
+    kind = state.get("data_kind", "image")
+    return shape, (ImageKind(cfg.data.pixel_range) if kind == "image" else VectorKind())
+
+
+__all__ = ["EVALS", "append_eval", "evaluate", "metric_options", "read_evals", "reference_data"]

@@ -1,4 +1,4 @@
-"""Adversarial losses as pure functions of D's logits, chosen by name.
+"""Adversarial losses, chosen by `loss.name` and bound to their options when built.
 
 Sign convention, stated once: D emits a logit l, higher means "real", D(x) = sigmoid(l). Everything is computed
 from logits with softplus, never log(sigmoid(.)): softplus(-l) = -log D and softplus(l) = -log(1 - D).
@@ -6,33 +6,76 @@ from logits with softplus, never log(sigmoid(.)): softplus(-l) = -log D and soft
 Goodfellow et al. (2014), Eq. 1: D maximises log D(x) + log(1 - D(G(z))); G minimises log(1 - D(G(z)))
 ("minimax", which saturates early in training) or, as Section 3 recommends and the paper's code does, maximises
 log D(G(z)) ("ns", non-saturating). The code averages D's real and fake terms (PAPER.md §0: the 0.5 factor).
+
+A registered entry is a builder `options -> Loss`. A `Loss` returns *named terms*: `d_terms` gives "d_loss" (the
+tensor D minimises) and `g_terms` gives "g_loss", each with the loss's own monitoring values (detached), and
+`panel` says how to plot those values (mean D(x) and D(G(z)) against the D = 1/2 line here; a critic would report
+its scores instead). The training steps only read "d_loss" and "g_loss", so a new loss needs no new keyword.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 
+from advnets.errors import UserError
 from advnets.registry import Registry
+
+Terms = dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
-class GanLoss:
-    """D's and G's objectives; both are minimised and return a scalar (batch mean)."""
+class MonitorPanel:
+    """How the loss's monitoring values are drawn under the loss curves (advnets.reporting.figures)."""
 
-    d_loss: Callable[..., torch.Tensor]  # (real_logits [N], fake_logits [M], *, half: bool) -> []
-    g_loss: Callable[[torch.Tensor], torch.Tensor]  # (fake_logits [M]) -> []
+    keys: tuple[str, ...]  # metrics.jsonl columns to draw
+    labels: dict[str, str] = field(default_factory=dict)  # column -> legend label
+    ylabel: str = ""
+    reference: float | None = None  # a dashed horizontal line, e.g. the equilibrium D = 1/2
+    reference_label: str = ""
 
 
-LOSSES: Registry[GanLoss] = Registry("loss")
+PROBABILITY_PANEL = MonitorPanel(
+    keys=("d_real", "d_fake"),
+    labels={"d_real": "mean D(x)", "d_fake": "mean D(G(z))"},
+    ylabel="D output",
+    reference=0.5,
+    reference_label="D = 1/2 (equilibrium)",
+)
 
 
-def bce_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, *, half: bool = True) -> torch.Tensor:
-    """-log D(x) - log(1 - D(G(z))), batch means; halved when `half` (the paper code's d_obj)."""
-    loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+class Loss(Protocol):
+    panel: MonitorPanel
+
+    def d_terms(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> Terms:
+        """real_logits [N], fake_logits [M] -> {"d_loss": scalar to minimise, **detached monitoring values}."""
+        ...
+
+    def g_terms(self, fake_logits: torch.Tensor) -> Terms:
+        """fake_logits [M] -> {"g_loss": scalar to minimise, **detached monitoring values}."""
+        ...
+
+
+LOSSES: Registry[Callable[[Any], Loss]] = Registry("loss.name")
+
+
+# --------------------------------------------------------------------------------------- pure functions
+def bce_d_loss(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, *, half: bool = True, real_target: float = 1.0
+) -> torch.Tensor:
+    """-log D(x) - log(1 - D(G(z))), batch means; halved when `half` (the paper code's d_obj).
+
+    With real_target y < 1 the real term is the cross-entropy against y (one-sided label smoothing, Salimans et
+    al. 2016): y·softplus(-l) + (1 - y)·softplus(l). Fakes keep target 0."""
+    if real_target == 1.0:
+        real_term = F.softplus(-real_logits).mean()
+    else:
+        real_term = (real_target * F.softplus(-real_logits) + (1.0 - real_target) * F.softplus(real_logits)).mean()
+    loss = real_term + F.softplus(fake_logits).mean()
     return 0.5 * loss if half else loss
 
 
@@ -46,5 +89,50 @@ def non_saturating_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake_logits).mean()
 
 
-LOSSES.register("minimax")(GanLoss(d_loss=bce_d_loss, g_loss=minimax_g_loss))
-LOSSES.register("ns")(GanLoss(d_loss=bce_d_loss, g_loss=non_saturating_g_loss))
+# -------------------------------------------------------------------------------------------- entries
+@dataclass
+class BCEOptions:
+    """loss keys of `name: ns` and `name: minimax`."""
+
+    name: str = "ns"
+    d_half: bool = True  # the paper's code averages D's real and fake terms (a 0.5 factor), PAPER §4.3
+    real_target: float = 1.0  # D's target for real examples; 0.9 = one-sided label smoothing
+
+    def validate(self, prefix: str) -> None:
+        if not 0.0 < self.real_target <= 1.0:
+            raise UserError(f"{prefix}.real_target={self.real_target} must be in (0, 1]; 0.9 is the usual smoothing")
+
+
+@dataclass(frozen=True)
+class BCELoss:
+    """D's binary cross-entropy with G's loss `g_loss`; monitors mean D(x) and D(G(z))."""
+
+    g_loss: Callable[[torch.Tensor], torch.Tensor]
+    half: bool = True
+    real_target: float = 1.0
+    panel: MonitorPanel = PROBABILITY_PANEL
+
+    def d_terms(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> Terms:
+        return {
+            "d_loss": bce_d_loss(real_logits, fake_logits, half=self.half, real_target=self.real_target),
+            "d_real": torch.sigmoid(real_logits.detach()).mean(),
+            "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
+        }
+
+    def g_terms(self, fake_logits: torch.Tensor) -> Terms:
+        return {"g_loss": self.g_loss(fake_logits), "d_fake_g": torch.sigmoid(fake_logits.detach()).mean()}
+
+
+@LOSSES.register("ns", options=BCEOptions)
+def _non_saturating(options: BCEOptions) -> Loss:
+    return BCELoss(non_saturating_g_loss, half=options.d_half, real_target=options.real_target)
+
+
+@LOSSES.register("minimax", options=BCEOptions)
+def _minimax(options: BCEOptions) -> Loss:
+    return BCELoss(minimax_g_loss, half=options.d_half, real_target=options.real_target)
+
+
+def build_loss(options: Any) -> Loss:
+    """The bound loss for the resolved `cfg.loss`."""
+    return LOSSES.get(options.name)(options)

@@ -28,10 +28,11 @@ import numpy as np
 import torch
 
 from advnets.config import RunConfig, load_config
-from advnets.data import load_images
+from advnets.data import DataSet, load_data
 from advnets.errors import UserError
-from advnets.evaluate import eval_sigmas, parzen_data, read_evals
-from advnets.metrics.parzen import parzen_score, protocol_name
+from advnets.evaluate import metric_options, read_evals, reference_data
+from advnets.metrics import METRICS, ParzenOptions
+from advnets.metrics.parzen import parzen_score
 from advnets.reporting.figures import plot_metric_curve
 from advnets.runs.checkpoint import LATEST, latest_checkpoint, load_checkpoint
 from advnets.runs.session import resume, train
@@ -55,7 +56,7 @@ def seed_config(preset: str, seed: int, epochs: int, eval_every: int, extra: lis
             f"seed={seed}",
             f"name={preset}-seed{seed}",
             f"train.epochs={epochs}",
-            f"eval.parzen_every_epochs={eval_every}",
+            f"eval.every_epochs={eval_every}",
             *extra,
         ],
     )
@@ -129,18 +130,28 @@ def run_seeds_in_parallel(
             bar.refresh()
 
 
+def parzen_protocol(cfg: RunConfig) -> tuple[ParzenOptions, dict[str, DataSet], str]:
+    """The run's Parzen options, its reference splits and the protocol name they give."""
+    metric = METRICS.get("parzen")
+    options = metric_options(cfg, "parzen")
+    references = reference_data(cfg, metric)
+    return options, references, metric.protocol(options, references)
+
+
 def baselines(out: Path, cfg: RunConfig, *, seed: int = 0) -> dict[str, dict[str, Any]]:
     """Parzen scores with real training images and k-means centroids as the kernel centres (cached per protocol),
-    as many centres as the GAN gets samples (eval.parzen_samples) and on the same σ grid, so the protocol is the
-    same as the GAN's."""
-    n_centres = cfg.eval.parzen_samples
-    cache = out / f"baselines-{protocol_name(n_centres, eval_sigmas(cfg))}.json"
+    as many centres as the GAN gets samples and on the same σ grid and data counts, so the protocol is the same
+    as the GAN's."""
+    options, references, name = parzen_protocol(cfg)
+    n_centres = options.samples
+    cache = out / f"baselines-{name}.json"
     if cache.exists():
         return json.loads(cache.read_text())
     from sklearn.cluster import MiniBatchKMeans
 
-    train_images = load_images(replace(cfg.data, split="train")).images.flatten(1)  # [50000, 784]
-    valid, test = parzen_data(cfg, cfg.eval.parzen_valid, cfg.eval.parzen_test)
+    train_images = load_data(replace(cfg.data, split="train")).images.flatten(1)  # [50000, 784]
+    valid = references["valid"].images[: options.valid]
+    test = references["test"].images[: options.test]
     gen = torch.Generator().manual_seed(seed)
     real = train_images[torch.randperm(len(train_images), generator=gen)[:n_centres]]
     kmeans = MiniBatchKMeans(n_clusters=n_centres, batch_size=4096, n_init=1, max_iter=20, random_state=seed)
@@ -148,7 +159,7 @@ def baselines(out: Path, cfg: RunConfig, *, seed: int = 0) -> dict[str, dict[str
     results = {}
     for label, centres in (("training images", real), ("k-means centroids", centroids)):
         result = parzen_score(
-            centres, valid, test, pixel_range=cfg.data.pixel_range, sigmas=eval_sigmas(cfg), seed=seed
+            centres, valid, test, pixel_range=cfg.data.pixel_range, sigmas=options.grid(), seed=seed
         )
         results[label] = result.as_dict()
     tmp = cache.with_suffix(".tmp")
@@ -243,7 +254,7 @@ def reproduce(
     preset = TARGETS[target]
     configs = [seed_config(preset, seed, epochs, eval_every, extra or []) for seed in range(seeds)]
     cfg = configs[0]
-    name = protocol_name(cfg.eval.parzen_samples, eval_sigmas(cfg))
+    name = parzen_protocol(cfg)[2]
     # Baselines first (minutes, not hours): every partial table written below already has them.
     base = baselines(out, cfg) if with_baselines else {}
     finished: list[int] = []

@@ -12,8 +12,7 @@ import functools
 import numpy as np
 import torch
 
-from advnets.config import DataConfig
-from advnets.data.images import unit_images
+from advnets.data.images import ImageDataOptions, unit_images
 
 MAX_VALUE = 16  # load_digits() pixels are counts of set bits in 4x4 blocks: 0..16
 SPLITS = {"train": (0, 1400), "valid": (1400, 1600), "test": (1600, 1797), "trainval": (0, 1600)}
@@ -31,7 +30,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def load_digits_split(cfg: DataConfig, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+def load_digits_split(cfg: ImageDataOptions, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """A split of the 8x8 digits: images [N, 1, 8, 8] float32 in [0, 1], labels [N] int64."""
     start, stop = SPLITS[split]
     images, labels = _digits()

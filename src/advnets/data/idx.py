@@ -30,8 +30,7 @@ import numpy as np
 import pooch  # type: ignore[import-untyped]
 import torch
 
-from advnets.config import DataConfig
-from advnets.data.images import unit_images
+from advnets.data.images import ImageDataOptions, unit_images
 from advnets.errors import UserError
 
 IMAGES_MAGIC = 2051
@@ -213,7 +212,7 @@ def download(source: IdxSource, file: IdxFile) -> tuple[Path | None, list[str]]:
     return None, failures
 
 
-def locate(source: IdxSource, file: IdxFile, cfg: DataConfig) -> Path:
+def locate(source: IdxSource, file: IdxFile, cfg: ImageDataOptions) -> Path:
     """The path of one IDX file: found locally, else downloaded (if data.download), else a UserError."""
     folders = search_folders(source, cfg.root)
     found = find_file(file, folders)
@@ -291,7 +290,7 @@ def _read_checked(path: str, size: int, mtime_ns: int, file: IdxFile) -> np.ndar
     return array
 
 
-def load_idx(source: IdxSource, cfg: DataConfig, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+def load_idx(source: IdxSource, cfg: ImageDataOptions, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """A split of an IDX data set: images [N, 1, H, W] float32 in [0, 1], labels [N] int64."""
     span = source.splits[split]
     image_file, label_file = source.parts[span.part]

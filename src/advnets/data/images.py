@@ -1,72 +1,55 @@
-"""The one in-memory form of an image data set (`ImageSet`) and the helpers every loader shares.
-
-Loaders produce pixels in [0, 1], the scale the paper's code trained and evaluated on (pylearn2 MNIST /255,
-Goodfellow et al. 2014 as in ../shared/PAPER.md §1a); a tanh generator wants [-1, 1] instead (the MNIST-zeros
-reproduction, PAPER.md §6), so the scaling is applied once here and undone with `to_unit_range` wherever a
-metric needs [0, 1] again (the Parzen estimate depends on scale, PAPER.md §4.11).
+"""What every image data set shares: its options (the `data.*` keys), splits, class selection and the loader
+wrapper that turns unit-range pixels into an image DataSet in the configured pixel range (advnets.pixels).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from advnets.data.dataset import DataSet, ImageSet
 from advnets.errors import UserError
+from advnets.pixels import check_pixel_range, scale_pixels
 
 SPLITS = ("train", "valid", "test", "trainval")
-PIXEL_RANGES = ("unit", "symmetric")  # unit: [0, 1]; symmetric: [-1, 1] = 2x - 1
 
 
 @dataclass
-class ImageSet:
-    """One split of a data set, pixels already scaled to `pixel_range`."""
+class ImageDataOptions:
+    """The `data.*` keys of the image data sets (MNIST, Fashion-MNIST, digits)."""
 
-    images: torch.Tensor  # [N, C, H, W] float32, contiguous
-    labels: torch.Tensor  # [N] int64
-    name: str  # the registered data set name, e.g. "mnist"
-    split: str  # "train" | "valid" | "test"
-    pixel_range: str  # "unit" ([0, 1]) | "symmetric" ([-1, 1])
+    name: str = "digits"  # digits | mnist | fashion-mnist (advnets.data.DATASETS)
+    root: str | None = None  # folder with the IDX .gz files; default $ADVNETS_DATA, else a user cache
+    split: str = "train"  # train = train[0:50000] | valid = train[50000:60000] | test | trainval = all 60k
+    classes: list[int] | None = None  # keep only these labels, e.g. [0] for the MNIST-zeros experiment
+    pixel_range: str = "unit"  # unit: [0, 1] (sigmoid G) | symmetric: [-1, 1] (tanh G)
+    download: bool = True  # fetch missing files (checksummed) when not found locally
 
-    def __post_init__(self) -> None:
-        if self.images.dim() != 4 or self.labels.shape != (self.images.shape[0],):
-            raise ValueError(
-                f"ImageSet needs images [N, C, H, W] and labels [N]; got {tuple(self.images.shape)} "
-                f"and {tuple(self.labels.shape)}"
-            )
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        c, h, w = self.images.shape[1:]
-        return (c, h, w)
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
+    def validate(self, prefix: str) -> None:
+        check_split(self.split)
+        check_pixel_range(self.pixel_range)
 
 
-def check_pixel_range(pixel_range: str) -> None:
-    if pixel_range not in PIXEL_RANGES:
-        raise UserError(
-            f"data.pixel_range={pixel_range!r} is not allowed; choose one of: {', '.join(PIXEL_RANGES)}"
-        )
+# A loader maps (options, split) to unit-range images [N, C, H, W] float32 and labels [N] int64.
+UnitLoader = Callable[[ImageDataOptions, str], tuple[torch.Tensor, torch.Tensor]]
 
 
-def scale_pixels(unit_images: torch.Tensor, pixel_range: str) -> torch.Tensor:
-    """Pixels in [0, 1] -> the given range ("unit" returns the same tensor)."""
-    check_pixel_range(pixel_range)
-    if pixel_range == "symmetric":
-        return unit_images * 2.0 - 1.0
-    return unit_images
+def image_source(loader: UnitLoader) -> Callable[[ImageDataOptions, str], DataSet]:
+    """Wrap a unit-range loader: keep `options.classes`, scale to `options.pixel_range`."""
 
+    def load(options: ImageDataOptions, split: str) -> DataSet:
+        check_split(split)
+        check_pixel_range(options.pixel_range)
+        images, labels = loader(options, split)  # [N, C, H, W] in [0, 1], [N]
+        if options.classes is not None:
+            images, labels = select_classes(images, labels, options.classes, f"{options.name} {split}")
+        pixels = scale_pixels(images, options.pixel_range)
+        return ImageSet(pixels, labels, options.name, split, options.pixel_range)
 
-def to_unit_range(images: torch.Tensor, pixel_range: str) -> torch.Tensor:
-    """Pixels in the given range -> [0, 1]; the inverse of `scale_pixels`."""
-    check_pixel_range(pixel_range)
-    if pixel_range == "symmetric":
-        return (images + 1.0) * 0.5
-    return images
+    return load
 
 
 def unit_images(pixels: np.ndarray, max_value: float) -> torch.Tensor:

@@ -1,15 +1,122 @@
-"""Sample-quality metrics chosen by name; each takes samples and reference data and returns a named result.
+"""Sample-quality metrics by name: `eval.metrics` schedules them during training, `advnets eval --metric NAME`
+runs one on a checkpoint, both through this registry.
 
-`parzen` is the Parzen-window log-likelihood of Goodfellow et al. (2014) Table 1 (PAPER.md §2).
+An entry is a `Metric`: its options dataclass (the keys under eval.metrics.NAME), the reference splits of the
+run's data set it needs, `protocol(options, references)` -> the name a score is stored under, which states the
+protocol (sample count, grids, data counts; parzen10k is the paper's), `compute(options, inputs)` -> the record,
+whether higher is better, and how to draw it. Scores with different protocol names are never compared.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from advnets.metrics.parzen import parzen_score
+import numpy as np
+import torch
+
+from advnets.config import check_positive
+from advnets.data.dataset import DataSet, ImageKind, Kind
+from advnets.errors import UserError
+from advnets.metrics.parzen import PAPER_SIGMAS, PAPER_TEST, PAPER_VALID, parzen_score, protocol_name
 from advnets.registry import Registry
 
-METRICS: Registry[Callable[..., Any]] = Registry("metric")
-METRICS.register("parzen")(parzen_score)
 
-__all__ = ["METRICS", "parzen_score"]
+@dataclass(frozen=True)
+class MetricInputs:
+    """What a metric may use: samples from G, the reference splits it asked for, where to compute."""
+
+    sample: Callable[[int], torch.Tensor]  # n -> n samples [n, *shape] on the CPU (G in eval mode, seeded)
+    references: dict[str, DataSet]  # split -> the run's data set in that split
+    kind: Kind  # what an example is (pixel range for images)
+    device: torch.device
+    seed: int
+    progress: bool = False
+
+
+@dataclass(frozen=True)
+class Metric:
+    compute: Callable[[Any, MetricInputs], dict[str, Any]]  # -> record with "name" and `value_key`
+    protocol: Callable[[Any, dict[str, DataSet]], str]
+    needs: tuple[str, ...] = ()  # reference splits, e.g. ("valid", "test")
+    higher_is_better: bool = True
+    value_key: str = "value"
+    err_key: str | None = None
+    # A record's score on held-out *validation* data, which picks the best checkpoint (never the test score).
+    validation_score: Callable[[dict[str, Any]], float] | None = None
+    ylabel: str = "{name}"  # formatted with the protocol name
+    references: dict[str, dict[str, float]] = field(default_factory=dict)  # data set -> lines in the figure
+
+
+METRICS: Registry[Metric] = Registry("metric")
+
+
+# ------------------------------------------------------------------------------------------------ parzen
+@dataclass
+class ParzenOptions:
+    """eval.metrics.parzen keys (PAPER.md §2)."""
+
+    samples: int = 10000  # generated samples as kernel centres (the paper: 10,000)
+    valid: int = 1000  # validation images that choose sigma (the paper: the first 1,000)
+    test: int = 10000  # test images scored (the paper: all 10,000)
+    sigmas: list[float] | None = None  # sigma grid; null = the paper's logspace(-1, 0, 10)
+
+    def validate(self, prefix: str) -> None:
+        for key in ("samples", "valid", "test"):
+            check_positive(f"{prefix}.{key}", getattr(self, key))
+        if self.sigmas is not None and (not self.sigmas or min(self.sigmas) <= 0):
+            raise UserError(f"{prefix}.sigmas={self.sigmas} must be a non-empty list of positive numbers")
+
+    def grid(self) -> np.ndarray:
+        return np.asarray(self.sigmas) if self.sigmas is not None else PAPER_SIGMAS
+
+
+def _parzen_counts(options: ParzenOptions, references: dict[str, DataSet]) -> tuple[int, int]:
+    return min(options.valid, len(references["valid"])), min(options.test, len(references["test"]))
+
+
+def _parzen_protocol(options: ParzenOptions, references: dict[str, DataSet]) -> str:
+    return protocol_name(options.samples, options.grid(), *_parzen_counts(options, references))
+
+
+def _parzen_compute(options: ParzenOptions, inputs: MetricInputs) -> dict[str, Any]:
+    if not isinstance(inputs.kind, ImageKind):
+        raise UserError("the parzen metric scores images (PAPER.md §2); this run's data are not images")
+    n_valid, n_test = _parzen_counts(options, inputs.references)
+    result = parzen_score(
+        inputs.sample(options.samples),
+        inputs.references["valid"].examples[:n_valid],
+        inputs.references["test"].examples[:n_test],
+        pixel_range=inputs.kind.pixel_range,
+        sigmas=options.grid(),
+        seed=inputs.seed,
+        device=inputs.device,
+        progress=inputs.progress,
+    )
+    return result.as_dict()
+
+
+METRICS.register("parzen", options=ParzenOptions)(
+    Metric(
+        compute=_parzen_compute,
+        protocol=_parzen_protocol,
+        needs=("valid", "test"),
+        value_key="mean",
+        err_key="se",
+        validation_score=lambda record: max(record["valid_means"]),
+        ylabel="{name} log-likelihood (nats)",
+        # The paper's Table 1 reports real-valued MNIST only; other data sets get no reference line.
+        references={"mnist": {"paper GAN (225)": 225.0, "Deep GSN (214)": 214.0}},
+    )
+)
+
+__all__ = [
+    "METRICS",
+    "PAPER_TEST",
+    "PAPER_VALID",
+    "Metric",
+    "MetricInputs",
+    "ParzenOptions",
+    "parzen_score",
+]

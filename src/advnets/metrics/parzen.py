@@ -35,14 +35,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from advnets import pixels
 from advnets.errors import UserError
+from advnets.pixels import PIXEL_RANGES
 
 PAPER_SIGMAS: np.ndarray = np.logspace(-1, 0, 10)
 # Rows of points and of samples per block. A block of distances is chunk_size² float64 values (32 MiB at
 # 2048); with one same-sized scratch buffer for the kernel terms the peak stays near 100 MB. On 2 CPU cores
 # 2048 was the fastest of 1024/2048/4096/10000 for the full MNIST protocol (benchmarks/parzen.py).
 DEFAULT_CHUNK_SIZE = 2048
-PIXEL_RANGES = ("unit", "symmetric")
 # Real images may sit a rounding error outside their range; anything further means a wrong pixel_range.
 _RANGE_TOLERANCE = 1e-3
 
@@ -293,15 +294,23 @@ class ParzenResult:
         )
 
 
-def protocol_name(n_samples: int, sigmas: SigmaGrid = PAPER_SIGMAS) -> str:
+PAPER_VALID, PAPER_TEST = 1000, 10000  # validation images that choose σ, test images scored (PAPER.md §2)
+
+
+def protocol_name(
+    n_samples: int, sigmas: SigmaGrid = PAPER_SIGMAS, n_valid: int = PAPER_VALID, n_test: int = PAPER_TEST
+) -> str:
     """parzen10k for 10,000 samples, parzen500 for 500: the sample count is part of the metric's name. A σ grid
     other than the paper's is named too (parzen10k-sigma30[0.1-0.4]), since σ moves the score by many nats
-    near the optimum and scores from different grids must not be compared as one (PAPER.md §7)."""
+    near the optimum and scores from different grids must not be compared as one (PAPER.md §7); so are
+    validation and test counts other than the paper's 1,000 and 10,000 (parzen10k-valid200-test197)."""
     name = f"parzen{n_samples // 1000}k" if n_samples % 1000 == 0 else f"parzen{n_samples}"
     grid = _sigma_array(sigmas)
-    if grid.shape == PAPER_SIGMAS.shape and np.allclose(grid, PAPER_SIGMAS, rtol=1e-9, atol=0):
-        return name
-    return f"{name}-sigma{grid.size}[{grid.min():.4g}-{grid.max():.4g}]"
+    if not (grid.shape == PAPER_SIGMAS.shape and np.allclose(grid, PAPER_SIGMAS, rtol=1e-9, atol=0)):
+        name = f"{name}-sigma{grid.size}[{grid.min():.4g}-{grid.max():.4g}]"
+    if (n_valid, n_test) != (PAPER_VALID, PAPER_TEST):
+        name = f"{name}-valid{n_valid}-test{n_test}"
+    return name
 
 
 def to_unit_range(images: torch.Tensor, pixel_range: str, name: str) -> torch.Tensor:
@@ -316,7 +325,7 @@ def to_unit_range(images: torch.Tensor, pixel_range: str, name: str) -> torch.Te
     flat = images.flatten(1)  # [N, d]
     if not flat.is_floating_point():
         raise UserError(f"{name} has dtype {flat.dtype}; convert it to floating point in the declared range")
-    return (flat + 1) / 2 if pixel_range == "symmetric" else flat
+    return pixels.to_unit_range(flat, pixel_range)
 
 
 def _check_range(name: str, unit: torch.Tensor, pixel_range: str) -> None:
@@ -367,7 +376,7 @@ def parzen_score(
         blocks = tqdm(blocks, total=n_chunks, desc="parzen test", unit="chunk")
     log_p = torch.cat(list(blocks))[:, 0].numpy()  # [n_test]
     return ParzenResult(
-        name=protocol_name(samples_u.shape[0], sigmas),
+        name=protocol_name(samples_u.shape[0], sigmas, valid_u.shape[0], test_u.shape[0]),
         mean=float(log_p.mean()),
         se=float(log_p.std() / math.sqrt(len(log_p))),  # numpy std: ddof=0, as parzen_ll.py
         sigma=sigma,

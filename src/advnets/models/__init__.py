@@ -1,82 +1,111 @@
-"""Generators and discriminators chosen by config name (`model.generator.arch`, `model.discriminator.arch`).
+"""Generators and discriminators by family: `model.generator.arch` and `model.discriminator.arch` pick one.
 
-Registered builders take (model_cfg: ModelConfig, image_shape) and construct a module with PyTorch's
-default init. `build_generator` / `build_discriminator` then apply the config's init as the paper's pylearn2
-configs did (PAPER.md §0): U(-r, r) weights with zero biases when `init_range` is set, and G's output bias
-from the pixel marginals when `bias_from_marginals` is set. Every generator exposes `output_layer`
-(nn.Linear) for the latter.
+A family is registered with its options dataclass (the keys it accepts under model.generator / model.discriminator,
+with their defaults) and a `ModelFamily`: `build(options, spec)` constructs the module with PyTorch's default init;
+`init(module, options, spec)`, when given, re-initialises a freshly built module (the paper's pylearn2 configs:
+U(-r, r) weights and zero biases, G's output bias from the data's marginals; PAPER.md §0). Loading a checkpoint
+builds without init. Paper-specific initialisations are off by default and switched on by the paper's presets.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from advnets.config import ModelConfig
+from advnets.data.dataset import Kind
 from advnets.models.init import output_bias_from_marginals_, uniform_init_
 from advnets.models.layers import Maxout
-from advnets.models.mlp import MaxoutDiscriminator, MLPDiscriminator, MLPGenerator
+from advnets.models.mlp import (
+    MaxoutDiscriminator,
+    MaxoutDiscriminatorOptions,
+    MLPDiscriminator,
+    MLPDiscriminatorOptions,
+    MLPGenerator,
+    MLPGeneratorOptions,
+    check_output_matches,
+)
 from advnets.models.noise import sample_noise
 from advnets.registry import Registry
 
-Builder = Callable[[ModelConfig, tuple[int, int, int]], nn.Module]
 
-GENERATORS: Registry[Builder] = Registry("model.generator.arch")
-DISCRIMINATORS: Registry[Builder] = Registry("model.discriminator.arch")
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a builder knows about the data: G maps z [N, z_dim] to examples [N, *shape]; D maps those to logits [N]."""
+
+    z_dim: int
+    shape: tuple[int, ...]  # one example: (C, H, W) or (D,)
+    kind: Kind
+    data_mean: torch.Tensor | None = None  # mean training example [*shape]; None when building to load a checkpoint
 
 
-@GENERATORS.register("mlp")
-def _mlp_generator(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> nn.Module:
-    g = cfg.generator
-    return MLPGenerator(cfg.z_dim, g.hidden, image_shape, activation=g.activation, output=g.output)
+@dataclass(frozen=True)
+class ModelFamily:
+    build: Callable[[Any, ModelSpec], nn.Module]
+    init: Callable[[nn.Module, Any, ModelSpec], None] | None = None
 
 
-@DISCRIMINATORS.register("maxout")
-def _maxout_discriminator(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> nn.Module:
-    d = cfg.discriminator
-    return MaxoutDiscriminator(
-        image_shape, d.hidden, pieces=d.pieces, input_keep=d.input_keep, hidden_keep=d.hidden_keep
+GENERATORS: Registry[ModelFamily] = Registry("model.generator.arch")
+DISCRIMINATORS: Registry[ModelFamily] = Registry("model.discriminator.arch")
+
+
+def _uniform_init(module: nn.Module, options: Any, spec: ModelSpec) -> None:
+    if options.init_range is not None:
+        uniform_init_(module, options.init_range)
+
+
+def _build_mlp_generator(options: MLPGeneratorOptions, spec: ModelSpec) -> nn.Module:
+    check_output_matches(options.output, spec.kind)
+    return MLPGenerator(spec.z_dim, options.hidden, spec.shape, activation=options.activation, output=options.output)
+
+
+def _init_mlp_generator(G: nn.Module, options: MLPGeneratorOptions, spec: ModelSpec) -> None:
+    _uniform_init(G, options, spec)
+    if options.bias_from_marginals:
+        if spec.data_mean is None:
+            raise ValueError("model.generator.bias_from_marginals needs the data's mean (ModelSpec.data_mean)")
+        assert isinstance(G, MLPGenerator)
+        output_bias_from_marginals_(G.output_layer, spec.data_mean.flatten(), options.output)
+
+
+GENERATORS.register("mlp", options=MLPGeneratorOptions)(ModelFamily(_build_mlp_generator, _init_mlp_generator))
+DISCRIMINATORS.register("maxout", options=MaxoutDiscriminatorOptions)(
+    ModelFamily(
+        lambda o, spec: MaxoutDiscriminator(
+            spec.shape, o.hidden, pieces=o.pieces, input_keep=o.input_keep, hidden_keep=o.hidden_keep
+        ),
+        _uniform_init,
     )
-
-
-@DISCRIMINATORS.register("mlp")
-def _mlp_discriminator(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> nn.Module:
-    d = cfg.discriminator
-    return MLPDiscriminator(
-        image_shape, d.hidden, activation=d.activation, input_keep=d.input_keep, hidden_keep=d.hidden_keep
+)
+DISCRIMINATORS.register("mlp", options=MLPDiscriminatorOptions)(
+    ModelFamily(
+        lambda o, spec: MLPDiscriminator(
+            spec.shape, o.hidden, activation=o.activation, input_keep=o.input_keep, hidden_keep=o.hidden_keep
+        ),
+        _uniform_init,
     )
+)
 
 
-def build_generator(
-    cfg: ModelConfig, image_shape: tuple[int, int, int], pixel_means: torch.Tensor | None = None
-) -> nn.Module:
-    """G for `cfg`, initialised from the global torch RNG.
-
-    pixel_means: [C*H*W] mean training image in G's output space; used only when
-    `cfg.generator.bias_from_marginals` is set, and then required.
-    """
-    g_cfg = cfg.generator
-    if g_cfg.bias_from_marginals and pixel_means is None:
-        raise ValueError("model.generator.bias_from_marginals is set, so build_generator needs pixel_means")
-    G = GENERATORS.get(g_cfg.arch)(cfg, image_shape)
-    if g_cfg.init_range is not None:
-        uniform_init_(G, g_cfg.init_range)
-    if pixel_means is not None and g_cfg.bias_from_marginals:
-        output_layer = getattr(G, "output_layer", None)
-        if not isinstance(output_layer, nn.Linear):
-            raise TypeError(f"generator {g_cfg.arch!r} has no nn.Linear `output_layer` for the marginal bias")
-        output_bias_from_marginals_(output_layer, pixel_means, g_cfg.output)
-    return G
+def _build(registry: Registry[ModelFamily], options: Any, spec: ModelSpec, *, init: bool) -> nn.Module:
+    family = registry.get(options.arch)
+    module = family.build(options, spec)
+    if init and family.init is not None:
+        family.init(module, options, spec)
+    return module
 
 
-def build_discriminator(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> nn.Module:
-    """D for `cfg` (emits logits [N]), initialised from the global torch RNG."""
-    D = DISCRIMINATORS.get(cfg.discriminator.arch)(cfg, image_shape)
-    if cfg.discriminator.init_range is not None:
-        uniform_init_(D, cfg.discriminator.init_range)
-    return D
+def build_generator(options: Any, spec: ModelSpec, *, init: bool = True) -> nn.Module:
+    """G for the resolved `cfg.model.generator`, built (and initialised) from the global torch RNG."""
+    return _build(GENERATORS, options, spec, init=init)
+
+
+def build_discriminator(options: Any, spec: ModelSpec, *, init: bool = True) -> nn.Module:
+    """D for the resolved `cfg.model.discriminator` (emits logits [N]), from the global torch RNG."""
+    return _build(DISCRIMINATORS, options, spec, init=init)
 
 
 __all__ = [
@@ -86,6 +115,8 @@ __all__ = [
     "MLPGenerator",
     "Maxout",
     "MaxoutDiscriminator",
+    "ModelFamily",
+    "ModelSpec",
     "build_discriminator",
     "build_generator",
     "output_bias_from_marginals_",

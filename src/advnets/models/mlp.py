@@ -16,18 +16,98 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from advnets.config import check_choice, check_positive, check_probability
+from advnets.data.dataset import Kind
 from advnets.errors import UserError
-from advnets.models.layers import Maxout, make_activation
+from advnets.models.layers import ACTIVATIONS, Maxout, make_activation
+from advnets.pixels import OUTPUT_RANGES
 
 OUTPUT_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
     "linear": nn.Identity,
 }
+
+
+def _check_widths(prefix: str, hidden: list[int], init_range: float | None) -> None:
+    if any(w <= 0 for w in hidden):
+        raise UserError(f"{prefix}.hidden={hidden} must list positive layer widths")
+    if init_range is not None:
+        check_positive(f"{prefix}.init_range", init_range)
+
+
+@dataclass
+class MLPGeneratorOptions:
+    """model.generator keys of `arch: mlp`."""
+
+    arch: str = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [1200, 1200])  # units per hidden layer (the paper's MNIST G)
+    activation: str = "relu"  # hidden activation: relu | leaky_relu | elu | tanh | sigmoid
+    output: str = "sigmoid"  # sigmoid ([0, 1] pixels) | tanh ([-1, 1] pixels) | linear (vectors)
+    init_range: float | None = None  # weights ~ U(-r, r), biases 0 (pylearn2 irange; the paper: 0.05); null = PyTorch's
+    bias_from_marginals: bool = False  # output bias = inverse output of the mean training example (the paper: on)
+
+    def validate(self, prefix: str) -> None:
+        _check_widths(prefix, self.hidden, self.init_range)
+        check_choice(f"{prefix}.activation", self.activation, list(ACTIVATIONS))
+        check_choice(f"{prefix}.output", self.output, list(OUTPUT_ACTIVATIONS))
+
+
+@dataclass
+class MaxoutDiscriminatorOptions:
+    """model.discriminator keys of `arch: maxout` (the paper's D)."""
+
+    arch: str = "maxout"
+    hidden: list[int] = field(default_factory=lambda: [240, 240])  # maxout units per hidden layer
+    pieces: int = 5  # linear pieces per maxout unit
+    input_keep: float = 0.8  # dropout keep-probability on D's input
+    hidden_keep: float = 0.5  # ... and on the input of every later D layer, the logit layer included
+    init_range: float | None = None  # weights ~ U(-r, r), biases 0 (the paper: 0.005); null = PyTorch's
+
+    def validate(self, prefix: str) -> None:
+        _check_widths(prefix, self.hidden, self.init_range)
+        check_positive(f"{prefix}.pieces", self.pieces)
+        check_probability(f"{prefix}.input_keep", self.input_keep)
+        check_probability(f"{prefix}.hidden_keep", self.hidden_keep)
+
+
+@dataclass
+class MLPDiscriminatorOptions:
+    """model.discriminator keys of `arch: mlp`."""
+
+    arch: str = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [256])  # units per hidden layer
+    activation: str = "leaky_relu"  # hidden activation (slope 0.2 for leaky_relu)
+    input_keep: float = 1.0  # dropout keep-probability on D's input (1 = no dropout)
+    hidden_keep: float = 1.0  # ... and on the input of every later D layer
+    init_range: float | None = None  # weights ~ U(-r, r), biases 0; null = PyTorch's
+
+    def validate(self, prefix: str) -> None:
+        _check_widths(prefix, self.hidden, self.init_range)
+        check_choice(f"{prefix}.activation", self.activation, list(ACTIVATIONS))
+        check_probability(f"{prefix}.input_keep", self.input_keep)
+        check_probability(f"{prefix}.hidden_keep", self.hidden_keep)
+
+
+def check_output_matches(output: str, kind: Kind) -> None:
+    """G's output nonlinearity must produce the data's value range (a sigmoid G cannot make [-1, 1] pixels)."""
+    produces = OUTPUT_RANGES.get(output)
+    wanted = getattr(kind, "pixel_range", None)
+    if produces is not None and wanted is None:
+        raise UserError(
+            f"model.generator.output={output} produces values in a bounded range but the data are unbounded "
+            f"{kind.name}s; set model.generator.output=linear"
+        )
+    if produces is not None and produces != wanted:
+        raise UserError(
+            f"model.generator.output={output} produces {produces} pixels but data.pixel_range={wanted}; set "
+            f"data.pixel_range={produces} or change the output"
+        )
 
 
 def _dropout(keep: float) -> list[nn.Module]:
@@ -38,13 +118,13 @@ def _dropout(keep: float) -> list[nn.Module]:
 
 
 class MLPGenerator(nn.Module):
-    """z [N, z_dim] -> images [N, C, H, W]."""
+    """z [N, z_dim] -> examples [N, *shape]: images [N, C, H, W] or vectors [N, D]."""
 
     def __init__(
         self,
         z_dim: int,
         hidden: Sequence[int],
-        image_shape: tuple[int, int, int],
+        image_shape: tuple[int, ...],
         *,
         activation: str = "relu",
         output: str = "sigmoid",
@@ -75,7 +155,7 @@ class _DropoutDiscriminator(nn.Module):
 
     def __init__(
         self,
-        image_shape: tuple[int, int, int],
+        image_shape: tuple[int, ...],
         hidden_layers: list[nn.Module],
         hidden_width: int,
         *,
@@ -107,7 +187,7 @@ class MaxoutDiscriminator(_DropoutDiscriminator):
 
     def __init__(
         self,
-        image_shape: tuple[int, int, int],
+        image_shape: tuple[int, ...],
         hidden: Sequence[int],
         *,
         pieces: int = 5,
@@ -127,7 +207,7 @@ class MLPDiscriminator(_DropoutDiscriminator):
 
     def __init__(
         self,
-        image_shape: tuple[int, int, int],
+        image_shape: tuple[int, ...],
         hidden: Sequence[int],
         *,
         activation: str = "leaky_relu",

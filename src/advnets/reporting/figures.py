@@ -29,6 +29,8 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from advnets.errors import UserError
+from advnets.losses import PROBABILITY_PANEL, MonitorPanel
+from advnets.pixels import PIXEL_RANGES, to_unit_range
 
 DPI = 120
 LOSSES_SIZE_IN = (8.0, 6.5)  # 960 x 780 px: two stacked panels stay readable
@@ -40,7 +42,6 @@ PAD_VALUE = 128
 MIN_TILE_PX = (
     56  # default upscale makes each tile at least this big: 8x8 digits -> 56x56, 28x28 MNIST -> 56x56
 )
-PIXEL_RANGES = ("unit", "symmetric")
 
 
 # ----------------------------------------------------------------------------------------------- image grids
@@ -74,9 +75,7 @@ def image_grid(
     if nrow < 1 or scale < 1 or padding < 0:
         raise ValueError(f"need nrow >= 1, scale >= 1 and padding >= 0, got {nrow}, {scale}, {padding}")
 
-    x = images.detach().to("cpu", torch.float32)
-    if pixel_range == "symmetric":
-        x = (x + 1.0) / 2.0
+    x = to_unit_range(images.detach().to("cpu", torch.float32), pixel_range)
     x = torch.nan_to_num(x, nan=0.0).clamp(0.0, 1.0)
     pixels = (x * 255.0).round().to(torch.uint8)  # [N, C, H, W]
     pixels = pixels.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)  # [N, C, sH, sW]
@@ -161,26 +160,29 @@ def read_metrics(path: str | Path) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------------------------------- plots
-def plot_losses(records: list[dict], path: str | Path, *, title: str | None = None) -> None:
+def plot_losses(
+    records: list[dict], path: str | Path, *, title: str | None = None, panel: MonitorPanel | None = None
+) -> None:
     """Training curves from metrics records to a PNG at `path`.
 
-    Top panel: G and D loss vs step (an "epoch" axis on top when records carry "epoch"). Bottom panel, when
-    records carry "d_real" (mean D(x)) or "d_fake" (mean D(G(z))): both vs step with a dashed line at D = 1/2,
-    where both sit at the global optimum p_g = p_data (Sec. 4, Fig. 1d). Raw curves stay visible; long ones
-    get a smoothed overlay. Records without "step" are ignored; a key missing from some records leaves those
-    points out.
+    Top panel: G and D loss vs step (an "epoch" axis on top when records carry "epoch"). Bottom panel: what the
+    loss monitors (`panel`, from the run's loss; default the BCE losses' mean D(x) and D(G(z)) with a dashed line
+    at D = 1/2, where both sit at the global optimum p_g = p_data, Sec. 4, Fig. 1d), when records carry those
+    columns. Raw curves stay visible; long ones get a smoothed overlay. Records without "step" are ignored; a key
+    missing from some records leaves those points out.
     """
+    panel = panel or PROBABILITY_PANEL
     records = [r for r in records if _is_number(r.get("step"))]
     if not records:
         raise UserError(
             f"no record with a 'step' to plot for {path}; train for at least one logging interval"
         )
-    has_d_outputs = any(k in r for r in records for k in ("d_real", "d_fake"))
+    has_monitor = any(k in r for r in records for k in panel.keys)
     fig = Figure(
-        figsize=LOSSES_SIZE_IN if has_d_outputs else LOSSES_SIZE_ONE_PANEL_IN, dpi=DPI, layout="constrained"
+        figsize=LOSSES_SIZE_IN if has_monitor else LOSSES_SIZE_ONE_PANEL_IN, dpi=DPI, layout="constrained"
     )
     FigureCanvasAgg(fig)
-    if has_d_outputs:
+    if has_monitor:
         loss_ax, d_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     else:
         loss_ax, d_ax = fig.subplots(1, 1), None
@@ -192,20 +194,52 @@ def plot_losses(records: list[dict], path: str | Path, *, title: str | None = No
     _finish(loss_ax)
 
     if d_ax is not None:
-        for key, label, color in (
-            ("d_real", "mean D(x)", "tab:green"),
-            ("d_fake", "mean D(G(z))", "tab:red"),
-        ):
-            _plot_raw_and_smoothed(d_ax, *_series(records, "step", key), label=label, color=color)
-        d_ax.axhline(
-            0.5, color="black", linestyle="--", linewidth=1.0, label="D = 1/2 (equilibrium, Fig. 1d)"
-        )
-        d_ax.set_ylim(-0.03, 1.03)
-        d_ax.set_ylabel("D output")
+        colors = ("tab:green", "tab:red", "tab:purple", "tab:brown")
+        for i, key in enumerate(panel.keys):
+            label = panel.labels.get(key, key)
+            _plot_raw_and_smoothed(d_ax, *_series(records, "step", key), label=label, color=colors[i % 4])
+        if panel.reference is not None:
+            d_ax.axhline(
+                panel.reference, color="black", linestyle="--", linewidth=1.0, label=panel.reference_label
+            )
+        if panel.reference == 0.5:  # probabilities
+            d_ax.set_ylim(-0.03, 1.03)
+        d_ax.set_ylabel(panel.ylabel)
         _finish(d_ax)
     (d_ax if d_ax is not None else loss_ax).set_xlabel("step")
     if title:
         fig.suptitle(title)
+    _save_figure(fig, Path(path))
+
+
+def save_vector_plot(
+    samples: torch.Tensor, path: str | Path, *, reference: torch.Tensor | None = None, title: str | None = None
+) -> None:
+    """Vector samples [N, D] as a PNG: a histogram for D = 1, else a scatter of the first two coordinates, drawn
+    over `reference` examples of the data [M, D] (grey) when given."""
+    x = samples.detach().to("cpu", torch.float64).flatten(1).numpy()
+    ref = reference.detach().to("cpu", torch.float64).flatten(1).numpy() if reference is not None else None
+    fig = Figure(figsize=(5.0, 5.0) if x.shape[1] > 1 else CURVE_SIZE_IN, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots(1, 1)
+    if x.shape[1] == 1:
+        finite = x[np.isfinite(x[:, 0]), 0]
+        bins = np.histogram_bin_edges(np.concatenate([finite, ref[:, 0]]) if ref is not None else finite, 60)
+        if ref is not None:
+            ax.hist(ref[:, 0], bins=bins, density=True, color="grey", alpha=0.5, label="data")
+        ax.hist(finite, bins=bins, density=True, histtype="step", color="tab:green", linewidth=1.5, label="G")
+        ax.set_xlabel("x")
+        ax.set_ylabel("density")
+    else:
+        if ref is not None:
+            ax.scatter(ref[:, 0], ref[:, 1], s=4, color="grey", alpha=0.4, label="data")
+        ax.scatter(x[:, 0], x[:, 1], s=6, color="tab:green", alpha=0.8, label="G")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_xlabel("x[0]")
+        ax.set_ylabel("x[1]")
+    _finish(ax)
+    if title:
+        ax.set_title(title)
     _save_figure(fig, Path(path))
 
 

@@ -1,68 +1,71 @@
-"""Evaluation during training: the Parzen log-likelihood every `eval.parzen_every_epochs` epochs (PAPER.md §2),
-appended to eval.jsonl and drawn per epoch in parzen.png. A course report plotted exactly this curve and saw it
-fall when the generator collapsed (PAPER.md §6).
+"""Evaluation during training: every metric in `eval.metrics`, every `eval.every_epochs` epochs, through the metric
+registry. Each score is appended to eval.jsonl with its protocol name and drawn per epoch in `<metric>.png`. A
+course report plotted exactly such a curve and saw it fall when the generator collapsed (PAPER.md §6).
 
-The authors' lab picked stopping points by validation Parzen likelihood (PAPER.md §7), so the checkpoint of the
-epoch with the best *validation* score so far is kept as `checkpoints/best-<protocol>.pt` (never chosen on the
-test set), for `advnets eval --checkpoint` with another protocol later.
+The authors' lab picked stopping points by validation Parzen likelihood (PAPER.md §7), so for a metric with a
+validation score the checkpoint of the epoch with the best *validation* score so far is kept as
+`checkpoints/best-<protocol>.pt` (never chosen on the test set), for `advnets eval --checkpoint` later.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from advnets.config import RunConfig
-from advnets.evaluate import append_eval, eval_sigmas, evaluate_parzen, parzen_data, read_evals
-from advnets.metrics.parzen import protocol_name
-from advnets.reporting.figures import plot_metric_curve
+from advnets.data import DataSet
+from advnets.evaluate import append_eval, evaluate, metric_figure, read_evals, reference_data
+from advnets.metrics import METRICS
 from advnets.runs.checkpoint import atomic_write_bytes
 from advnets.runs.hooks import is_main_process
 from advnets.training.trainer import Hook, Trainer
 
-# The paper's Table 1 reports real-valued MNIST only; other data sets get no reference line.
-PAPER_REFERENCE = {"mnist": {"paper GAN (225)": 225.0, "Deep GSN (214)": 214.0}}
 
+class EvaluationHook(Hook):
+    """Scores G with one metric every `eval.every_epochs` epochs."""
 
-class ParzenHook(Hook):
-    def __init__(self, run_dir: Path, cfg: RunConfig) -> None:
+    def __init__(self, run_dir: Path, cfg: RunConfig, metric_name: str) -> None:
         self.run_dir = run_dir
-        self.every = cfg.eval.parzen_every_epochs
-        self.data: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.every = cfg.eval.every_epochs
+        self.metric_name = metric_name
+        self.metric = METRICS.get(metric_name)
+        self.options = cfg.eval.metrics[metric_name]
+        self.references: dict[str, DataSet] | None = None  # loaded at the first evaluation, then kept
 
     def on_epoch_end(self, trainer: Trainer) -> None:
         if trainer.epoch % self.every or not is_main_process():
             return
-        e = trainer.cfg.eval
-        name = protocol_name(e.parzen_samples, eval_sigmas(trainer.cfg))
+        if self.references is None:
+            self.references = reference_data(trainer.cfg, self.metric)
+        name = self.metric.protocol(self.options, self.references)
         # A resumed run does not score the same epoch twice; `advnets eval` records (they name their
         # checkpoint) and other protocols do not count.
         earlier = read_evals(self.run_dir, name, training_only=True)
         if trainer.epoch in {r["epoch"] for r in earlier}:
             return
-        if self.data is None:
-            self.data = parzen_data(trainer.cfg, e.parzen_valid, e.parzen_test)
-        result = evaluate_parzen(trainer.G, trainer.cfg, valid=self.data[0], test=self.data[1])
-        record = {"step": trainer.step, "epoch": trainer.epoch, **result.as_dict()}
-        if all(max(result.valid_means) > max(r["valid_means"]) for r in earlier):
-            best = self.run_dir / "checkpoints" / f"best-{result.name}.pt"
+        result = evaluate(
+            trainer.G, trainer.cfg, trainer.train_set.kind, self.metric_name, self.options, references=self.references
+        )
+        record: dict[str, Any] = {"step": trainer.step, "epoch": trainer.epoch, **result}
+        self._keep_best(trainer, record, earlier)
+        append_eval(self.run_dir, record)
+        metric_figure(self.run_dir, trainer.cfg, self.metric_name, name)
+
+    def _keep_best(self, trainer: Trainer, record: dict[str, Any], earlier: list[dict[str, Any]]) -> None:
+        score = self.metric.validation_score
+        if score is None:
+            return
+        sign = 1.0 if self.metric.higher_is_better else -1.0
+        if all(sign * score(record) > sign * score(r) for r in earlier):
+            best = self.run_dir / "checkpoints" / f"best-{record['name']}.pt"
             best.parent.mkdir(exist_ok=True)
             state = trainer.state_dict()
             atomic_write_bytes(best, lambda f: torch.save(state, f))
-        append_eval(self.run_dir, record)
-        records = [*earlier, record]
-        plot_metric_curve(
-            records,
-            "mean",
-            self.run_dir / "parzen.png",
-            x="epoch",
-            err_key="se",
-            ylabel=f"{result.name} log-likelihood (nats)",
-            title=f"{trainer.cfg.name}: Parzen log-likelihood",
-            reference=PAPER_REFERENCE.get(trainer.cfg.data.name),
-        )
 
 
 def evaluation_hooks(run_dir: Path, cfg: RunConfig) -> list[Hook]:
-    return [ParzenHook(run_dir, cfg)] if cfg.eval.parzen_every_epochs else []
+    if not cfg.eval.every_epochs:
+        return []
+    return [EvaluationHook(run_dir, cfg, name) for name in cfg.eval.metrics]

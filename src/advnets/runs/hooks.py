@@ -12,8 +12,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from advnets.data import ImageKind
 from advnets.errors import UserError
-from advnets.reporting.figures import plot_losses, read_metrics, save_image_grid
+from advnets.models.sampling import generate_from
+from advnets.reporting.figures import plot_losses, read_metrics
 from advnets.runs.checkpoint import save_checkpoint
 from advnets.runs.run_dir import METRICS
 from advnets.training.trainer import Hook, Trainer
@@ -22,6 +24,9 @@ from advnets.training.trainer import Hook, Trainer
 def is_main_process() -> bool:
     dist = torch.distributed
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+REFERENCE_POINTS = 1000  # data points drawn under vector samples
 
 
 class TrainingDiverged(UserError):
@@ -117,23 +122,26 @@ class MetricsHook(Hook):
 
 
 class SampleHook(Hook):
-    """A grid of G(fixed_z) every `log.sample_every_steps` iterations, at the start and at the end."""
+    """A picture of G(fixed_z) every `log.sample_every_steps` iterations, at the start and at the end, drawn the way
+    the data set's kind shows examples (an image grid, or a scatter over the data for vectors)."""
 
     def __init__(self, run_dir: Path) -> None:
         self.folder = run_dir / "samples"
+        self.reference: torch.Tensor | None = None
 
     def save(self, trainer: Trainer) -> None:
         if not is_main_process():
             return
-        G = trainer.G
-        was_training = G.training
-        G.eval()
-        with torch.no_grad():
-            images = G(trainer.fixed_z).float().cpu()  # [grid, C, H, W]
-        G.train(was_training)
-        grid_path = self.folder / f"step-{trainer.step:07d}.png"
-        save_image_grid(images, grid_path, pixel_range=trainer.train_set.pixel_range)
-        save_image_grid(images, self.folder / "latest.png", pixel_range=trainer.train_set.pixel_range)
+        kind = trainer.train_set.kind
+        if self.reference is None and not isinstance(kind, ImageKind):
+            # The same data points behind every picture, from their own RNG (training is not disturbed).
+            gen = torch.Generator().manual_seed(trainer.cfg.seed)
+            examples = trainer.train_set.examples
+            pick = torch.randperm(len(examples), generator=gen)[:REFERENCE_POINTS].to(examples.device)
+            self.reference = examples[pick].cpu()
+        samples = generate_from(trainer.G, trainer.fixed_z)  # [grid, *shape]
+        for name in (f"step-{trainer.step:07d}.png", "latest.png"):
+            kind.show(samples, self.folder / name, reference=self.reference)
 
     def on_start(self, trainer: Trainer) -> None:
         if not (self.folder / f"step-{trainer.step:07d}.png").exists():
@@ -162,7 +170,12 @@ class LossPlotHook(Hook):
             return
         records = read_metrics(self.run_dir / METRICS) if (self.run_dir / METRICS).exists() else []
         if records:
-            plot_losses(records, self.run_dir / "losses.png", title=f"{trainer.cfg.name}: losses")
+            plot_losses(
+                records,
+                self.run_dir / "losses.png",
+                title=f"{trainer.cfg.name}: losses",
+                panel=trainer.parts.loss.panel,
+            )
             self.last = now
 
     def on_epoch_end(self, trainer: Trainer) -> None:

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
 from advnets.config import RunConfig, build_config, to_yaml
-from advnets.data.images import ImageSet
+from advnets.data import DataSet
+from advnets.data.dataset import Kind
 from advnets.errors import UserError
-from advnets.evaluate import generate
-from advnets.models import build_generator
-from advnets.reporting.figures import save_image_grid
+from advnets.evaluate import checkpoint_kind
+from advnets.models import ModelSpec, build_generator
+from advnets.models.sampling import generate
 from advnets.runs.checkpoint import latest_checkpoint, load_checkpoint
 from advnets.runs.evaluation import evaluation_hooks
 from advnets.runs.hooks import CheckpointHook, LossPlotHook, MetricsHook, SampleHook
 from advnets.runs.run_dir import CONFIG, create_run_dir, load_run_config, record_command, require_run_dir
-from advnets.training.trainer import Hook, Trainer, check_resumable, resolve_device
+from advnets.training.components import resolve_device
+from advnets.training.trainer import Hook, Trainer, check_resumable
 
 
 def default_hooks(run_dir: Path, cfg: RunConfig, extra: list[Hook] | None = None) -> list[Hook]:
@@ -32,23 +34,23 @@ def default_hooks(run_dir: Path, cfg: RunConfig, extra: list[Hook] | None = None
 
 
 def train(
-    cfg: RunConfig, out: Path | None = None, *, data: ImageSet | None = None, runs_root: Path = Path("runs")
+    cfg: RunConfig, out: Path | None = None, *, data: DataSet | None = None, runs_root: Path = Path("runs")
 ) -> tuple[Path, str]:
     """Start a new run; returns its folder and how it ended ("completed" or "stopped")."""
     # Build everything before creating the folder, so bad data or models leave nothing behind.
-    trainer = Trainer(cfg, data=data)
+    trainer = Trainer.from_config(cfg, data=data)
     run_dir = create_run_dir(cfg, out, runs_root)
     trainer.hooks = default_hooks(run_dir, cfg, evaluation_hooks(run_dir, cfg))
     return run_dir, trainer.fit()
 
 
-def resume(run_dir: Path, overrides: list[str] | None = None, *, data: ImageSet | None = None) -> str:
+def resume(run_dir: Path, overrides: list[str] | None = None, *, data: DataSet | None = None) -> str:
     """Continue a run from its latest checkpoint; overrides may lengthen the schedule or change logging."""
     saved = load_run_config(run_dir)
     state = load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))
     cfg = build_config(base=saved, overrides=overrides)
     check_resumable(state["config"], cfg)
-    trainer = Trainer(cfg, data=data)
+    trainer = Trainer.from_config(cfg, data=data)
     trainer.load_state_dict(state)
     if trainer.done():
         raise UserError(
@@ -63,27 +65,31 @@ def resume(run_dir: Path, overrides: list[str] | None = None, *, data: ImageSet 
 
 def load_generator(
     run_dir: Path, checkpoint: Path | None = None, device: str = "auto"
-) -> tuple[nn.Module, RunConfig, dict]:
-    """G from a run's checkpoint (latest by default), in eval mode on `device`."""
+) -> tuple[nn.Module, RunConfig, dict[str, Any], Kind]:
+    """G from a run's checkpoint (latest by default), in eval mode on `device`, with the kind of data it makes."""
     require_run_dir(run_dir)
     path = checkpoint if checkpoint is not None else latest_checkpoint(run_dir / "checkpoints")
     state = load_checkpoint(path)
     cfg = build_config(base=state["config"])
-    # The output bias comes from the checkpoint, so the builder needs no pixel marginals here.
-    model_cfg = replace(cfg.model, generator=replace(cfg.model.generator, bias_from_marginals=False))
-    G = build_generator(model_cfg, tuple(state["image_shape"]))
+    shape, kind = checkpoint_kind(state, cfg)
+    # Built without init: every weight, the output bias included, comes from the checkpoint.
+    G = build_generator(cfg.model.generator, ModelSpec(cfg.model.z_dim, shape, kind), init=False)
     try:
         G.load_state_dict(state["G"])
     except RuntimeError as err:
         raise UserError(f"{path} does not match its own config ({str(err).splitlines()[0][:160]})") from None
     G.to(resolve_device(device)).eval()
-    return G, cfg, state
+    return G, cfg, state, kind
 
 
-def sample(run_dir: Path, n: int, out: Path, *, checkpoint: Path | None = None, seed: int = 0) -> Path:
+def sample(
+    run_dir: Path, n: int, out: Path | None = None, *, checkpoint: Path | None = None, seed: int = 0
+) -> Path:
+    """n samples of a run's G drawn as its data set shows examples; by default into RUN/samples/."""
     if n <= 0:
         raise UserError(f"-n {n} must be a positive number of samples")
-    G, cfg, _ = load_generator(run_dir, checkpoint)
-    images = generate(G, cfg, n, seed=seed)
-    save_image_grid(images, out, pixel_range=cfg.data.pixel_range)
+    G, cfg, state, kind = load_generator(run_dir, checkpoint)
+    if out is None:
+        out = run_dir / "samples" / f"sample-step{state['counters']['step']:07d}-n{n}-seed{seed}.png"
+    kind.show(generate(G, cfg.model.z_dim, cfg.model.noise, n, seed=seed), out)
     return out

@@ -7,7 +7,6 @@ synchronises with the host; hooks decide when to look at numbers (every `log.eve
 
 from __future__ import annotations
 
-import random
 import signal
 import threading
 from collections.abc import Sequence
@@ -18,37 +17,19 @@ import torch
 
 from advnets import __version__
 from advnets.config import RunConfig, to_dict
-from advnets.data import load_images
-from advnets.data.images import ImageSet
+from advnets.data import DataSet
 from advnets.errors import UserError
-from advnets.losses import LOSSES
-from advnets.models import build_discriminator, build_generator
 from advnets.models.noise import sample_noise
 from advnets.training.batches import Cursor, EpochBatches
-from advnets.training.optim import apply_schedule, build_optimizer
-from advnets.training.steps import d_step, g_step, simultaneous_step
+from advnets.training.components import Components, build_components, resolve_device, seed_everything
+from advnets.training.optim import apply_schedule
+from advnets.training.steps import Stats
 
 # Keys whose change keeps a resumed run exact in everything that has happened so far.
 RESUMABLE_CHANGES = ("train.epochs", "train.max_steps", "device", "name")
 RESUMABLE_PREFIXES = ("log.", "eval.")
 
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device={name} asked for a GPU but PyTorch sees none; use device=cpu or device=auto")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def output_range(output: str) -> str | None:
-    return {"sigmoid": "unit", "tanh": "symmetric"}.get(output)
+__all__ = ["Hook", "Trainer", "check_resumable", "resolve_device", "seed_everything"]
 
 
 class Hook:
@@ -62,43 +43,48 @@ class Hook:
 
 
 class Trainer:
-    """Owns G, D, their optimisers and the counters; `fit()` trains until the configured epochs or steps."""
+    """Runs ready parts (`Components`) for the configured epochs or steps: the update rule once per iteration,
+    hooks at step, epoch and end boundaries. Owns the counters, the data order and the fixed latent grid."""
 
-    def __init__(self, cfg: RunConfig, *, data: ImageSet | None = None, hooks: Sequence[Hook] = ()) -> None:
+    def __init__(self, cfg: RunConfig, components: Components, *, hooks: Sequence[Hook] = ()) -> None:
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
+        self.components = components
+        self.parts = components.parts
+        self.update = components.update
+        self.device = components.device
+        self.train_set = components.data
         self.hooks = list(hooks)
-        seed_everything(cfg.seed)
-        train_set = data if data is not None else load_images(cfg.data)  # cfg.data.split
-        wanted = output_range(cfg.model.generator.output)
-        if wanted is not None and wanted != train_set.pixel_range:
-            raise UserError(
-                f"model.generator.output={cfg.model.generator.output} produces {wanted} pixels but "
-                f"data.pixel_range={train_set.pixel_range}; set data.pixel_range={wanted} or change the output"
-            )
-        self.train_set = train_set
-        self.images = train_set.images.to(self.device)  # [N, C, H, W]
-        self.image_shape = train_set.image_shape
-        pixel_means = self.images.mean(0).flatten() if cfg.model.generator.bias_from_marginals else None
-        self.G = build_generator(cfg.model, self.image_shape, pixel_means).to(self.device)
-        self.D = build_discriminator(cfg.model, self.image_shape).to(self.device)
-        self.loss = LOSSES.get(cfg.loss.name)
-        self.g_opt = build_optimizer(cfg.train.g_optimizer, self.G.parameters())
-        self.d_opt = build_optimizer(cfg.train.d_optimizer, self.D.parameters())
-        self.batches = EpochBatches(len(train_set), cfg.train.batch_size, cfg.seed, self.device)
+        self.batches = EpochBatches(len(self.train_set), cfg.train.batch_size, cfg.seed, self.device)
         self.step = 0  # completed iterations (= G updates)
         self.stop_requested = False
         self.g_updates = 0
         self.d_updates = 0
-        # A fixed latent grid from its own generator, so sample images are comparable across steps and drawing
+        # A fixed latent grid from its own generator, so sample pictures are comparable across steps and drawing
         # them does not disturb the training RNG.
         grid_gen = torch.Generator().manual_seed(cfg.seed + 7919)
         self.fixed_z = sample_noise(cfg.log.grid_size, cfg.model.z_dim, cfg.model.noise, generator=grid_gen)
         self.fixed_z = self.fixed_z.to(self.device)
 
     @classmethod
-    def from_config(cls, cfg: RunConfig, *, data: ImageSet | None = None) -> Trainer:
-        return cls(cfg, data=data)
+    def from_config(cls, cfg: RunConfig, *, data: DataSet | None = None, hooks: Sequence[Hook] = ()) -> Trainer:
+        return cls(cfg, build_components(cfg, data), hooks=hooks)
+
+    # The players and optimisers, for hooks and callers.
+    @property
+    def G(self) -> torch.nn.Module:  # noqa: N802 -- the paper's name
+        return self.parts.G
+
+    @property
+    def D(self) -> torch.nn.Module:  # noqa: N802
+        return self.parts.D
+
+    @property
+    def g_opt(self) -> torch.optim.Optimizer:
+        return self.parts.g_opt
+
+    @property
+    def d_opt(self) -> torch.optim.Optimizer:
+        return self.parts.d_opt
 
     # -- progress -------------------------------------------------------------------------------------------
     @property
@@ -106,9 +92,11 @@ class Trainer:
         """Completed passes over the training data."""
         return self.batches.cursor.epoch
 
+    def real_batches_per_step(self) -> int:
+        return self.update.d_updates_per_iteration(self.cfg.train)
+
     def steps_per_epoch(self) -> float:
-        per_iteration = 1 if self.cfg.train.update == "simultaneous" else self.cfg.train.d_steps
-        return self.batches.batches_per_epoch / per_iteration
+        return self.batches.batches_per_epoch / self.real_batches_per_step()
 
     def planned_steps(self) -> int:
         total = int(np.ceil(self.cfg.train.epochs * self.steps_per_epoch()))
@@ -118,45 +106,31 @@ class Trainer:
 
     def real_examples_per_step(self) -> int:
         """Real examples D sees per iteration (for examples/s)."""
-        k = 1 if self.cfg.train.update == "simultaneous" else self.cfg.train.d_steps
-        return k * self.cfg.train.batch_size
+        return self.real_batches_per_step() * self.cfg.train.batch_size
 
     def done(self) -> bool:
         if self.cfg.train.max_steps is not None and self.step >= self.cfg.train.max_steps:
             return True
         return self.epoch >= self.cfg.train.epochs
 
-    # -- one iteration ----------------------------------------------------------------------------------------
-    def _noise(self, n: int) -> torch.Tensor:
+    # -- the Loop an update rule sees ---------------------------------------------------------------------------
+    def noise(self, n: int) -> torch.Tensor:
         return sample_noise(n, self.cfg.model.z_dim, self.cfg.model.noise, device=self.device)
 
-    def _real(self) -> torch.Tensor:
-        return self.images[self.batches.next()]
+    def real(self) -> torch.Tensor:
+        return self.train_set.examples[self.batches.next()]
 
-    def train_step(self) -> dict[str, torch.Tensor]:
-        cfg = self.cfg.train
-        half = self.cfg.loss.d_half
-        if cfg.update == "simultaneous":
-            epoch = self.epoch + 1
-            self.d_updates += 1
-            self.g_updates += 1
-            apply_schedule(self.d_opt, cfg.d_optimizer, self.d_updates, epoch)
-            apply_schedule(self.g_opt, cfg.g_optimizer, self.g_updates, epoch)
-            real = self._real()
-            stats = simultaneous_step(
-                self.G, self.D, self.loss, real, self._noise(len(real)), self.g_opt, self.d_opt, half=half
-            )
-        else:
-            for _ in range(cfg.d_steps):
-                self.d_updates += 1
-                apply_schedule(self.d_opt, cfg.d_optimizer, self.d_updates, self.epoch + 1)
-                real = self._real()
-                stats = d_step(self.G, self.D, self.loss, real, self._noise(len(real)), self.d_opt, half=half)
-            self.g_updates += 1
-            apply_schedule(self.g_opt, cfg.g_optimizer, self.g_updates, self.epoch + 1)
-            stats |= g_step(
-                self.G, self.D, self.loss, self._noise(cfg.g_batch_size or cfg.batch_size), self.g_opt
-            )
+    def begin_d_update(self) -> None:
+        self.d_updates += 1
+        apply_schedule(self.d_opt, self.cfg.train.d_optimizer, self.d_updates, self.epoch + 1)
+
+    def begin_g_update(self) -> None:
+        self.g_updates += 1
+        apply_schedule(self.g_opt, self.cfg.train.g_optimizer, self.g_updates, self.epoch + 1)
+
+    # -- one iteration ----------------------------------------------------------------------------------------
+    def train_step(self) -> Stats:
+        stats = self.update.run(self.parts, self, self.cfg.train)
         self.step += 1
         return stats
 
@@ -193,9 +167,20 @@ class Trainer:
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
-            for hook in self.hooks:
-                hook.on_end(self, status)
+            self._end_hooks(status)
         return status
+
+    def _end_hooks(self, status: str) -> None:
+        """Every hook's on_end, even when one fails: the first failure is raised after all have run, and while
+        an error is already propagating (status "failed") later failures never mask it."""
+        first: BaseException | None = None
+        for hook in self.hooks:
+            try:
+                hook.on_end(self, status)
+            except Exception as err:  # noqa: BLE001 -- re-raised below unless another error is in flight
+                first = first or err
+        if first is not None and status != "failed":
+            raise first
 
     # -- state ------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -207,7 +192,9 @@ class Trainer:
             "advnets_version": __version__,
             "torch_version": str(torch.__version__),
             "config": to_dict(self.cfg),
-            "image_shape": list(self.image_shape),
+            "data_shape": list(self.train_set.shape),
+            "data_kind": self.train_set.kind.name,
+            "image_shape": list(self.train_set.shape),  # read by advnets <= 0.1.0
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
             "g_opt": self.g_opt.state_dict(),

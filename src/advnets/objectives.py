@@ -1,0 +1,41 @@
+"""G-side objectives: terms added to G's loss that may look at D's features and at a real batch.
+
+`g_objectives.NAME.key=value` switches an entry on (feature matching, Salimans et al. 2016, is the classic member:
+G matches the mean of an intermediate D layer on real and generated batches; D exposes `features(x)`). An entry
+is a builder `options -> GObjective`; its `term` gets D, what D saw of this iteration's real batch and of G's
+batch (still attached to G), the fake logits and the step count, and returns a weighted scalar, logged as
+`g_NAME`. With `keep_adversarial=False` it replaces the adversarial G loss instead of adding to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from advnets.registry import Registry
+
+
+@dataclass(frozen=True)
+class GInputs:
+    D: nn.Module  # its parameters are frozen during G's update
+    real: torch.Tensor  # [N, *shape], the real batch of this iteration as D saw it
+    fake: torch.Tensor  # [M, *shape], G's batch as D saw it (gradients flow to G)
+    fake_logits: torch.Tensor  # [M]
+    step: int
+
+
+@dataclass(frozen=True)
+class GObjective:
+    term: Callable[[GInputs], torch.Tensor]
+    keep_adversarial: bool = True  # False: G minimises this term alone (the adversarial loss is only logged)
+
+
+G_OBJECTIVES: Registry[Callable[[Any], GObjective]] = Registry("g_objectives")
+
+
+def build_g_objectives(options: dict[str, Any]) -> dict[str, GObjective]:
+    return {name: G_OBJECTIVES.get(name)(opts) for name, opts in options.items()}

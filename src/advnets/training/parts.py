@@ -1,0 +1,29 @@
+"""The ready parts a training loop composes: players, optimisers, loss, penalties, input transforms, G objectives.
+
+`advnets.training.components.build_components` makes them from a config; the steps and update rules only read
+them. Keeping them in one plain container (no behaviour) is what lets a population of runs share the same steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from advnets.losses import Loss
+from advnets.objectives import GObjective
+from advnets.penalties import Penalty
+from advnets.transforms import Transform
+
+
+@dataclass
+class Parts:
+    G: nn.Module
+    D: nn.Module
+    g_opt: torch.optim.Optimizer
+    d_opt: torch.optim.Optimizer
+    loss: Loss
+    penalties: dict[str, Penalty] = field(default_factory=dict)
+    transforms: list[Transform] = field(default_factory=list)
+    g_objectives: dict[str, GObjective] = field(default_factory=dict)
