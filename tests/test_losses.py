@@ -5,7 +5,8 @@ import torch
 from torch.testing import assert_close
 
 from advnets.errors import UserError
-from advnets.losses import LOSSES, bce_d_loss, minimax_g_loss, non_saturating_g_loss
+from advnets.config import build_config
+from advnets.losses import LOSSES, bce_d_loss, build_loss, minimax_g_loss, non_saturating_g_loss
 
 
 def neg_log_sigmoid(x: float) -> float:  # -log D for logit x, written out by hand
@@ -52,8 +53,37 @@ def test_minimax_saturates_where_non_saturating_does_not():
     assert abs(g_ns.item()) > 1e4 * abs(g_mm.item())
 
 
-def test_registry_by_name():
+def test_registry_builds_losses_bound_to_their_options():
     assert set(LOSSES.names()) >= {"minimax", "ns"}
-    assert LOSSES.get("ns").g_loss is non_saturating_g_loss
-    with pytest.raises(UserError, match="unknown loss 'hinge2'.*minimax"):
+    loss = build_loss(build_config(overrides=["loss.name=ns", "loss.d_half=false"]).loss)
+    assert loss.g_loss is non_saturating_g_loss and loss.half is False
+    assert build_loss(build_config(overrides=["loss.name=minimax"]).loss).g_loss is minimax_g_loss
+    with pytest.raises(UserError, match="unknown loss.name 'hinge2'.*minimax"):
         LOSSES.get("hinge2")
+    with pytest.raises(UserError, match=r"unknown config key 'loss.half'.*did you mean loss.d_half"):
+        build_config(overrides=["loss.half=true"])
+
+
+def test_named_terms_carry_the_loss_and_its_monitoring_values():
+    loss = build_loss(build_config().loss)
+    d = loss.d_terms(REAL, FAKE)
+    assert_close(d["d_loss"], bce_d_loss(REAL, FAKE, half=True))
+    assert_close(d["d_real"], torch.sigmoid(REAL).mean())
+    assert_close(d["d_fake"], torch.sigmoid(FAKE).mean())
+    g = loss.g_terms(FAKE)
+    assert_close(g["g_loss"], non_saturating_g_loss(FAKE))
+    assert_close(g["d_fake_g"], torch.sigmoid(FAKE).mean())
+    assert loss.panel.keys == ("d_real", "d_fake") and loss.panel.reference == 0.5
+
+
+def test_one_sided_label_smoothing_matches_hand_values():
+    # target 0.9 on real logits [0, 2]: 0.9*softplus(-l) + 0.1*softplus(l), fakes unchanged.
+    real = (0.9 * neg_log_sigmoid(0.0) + 0.1 * neg_log_sigmoid(-0.0)) / 2 + (
+        0.9 * neg_log_sigmoid(2.0) + 0.1 * neg_log_sigmoid(-2.0)
+    ) / 2
+    fake = (neg_log_sigmoid(1.0) + neg_log_sigmoid(-1.0)) / 2
+    assert real == pytest.approx(0.5100, abs=1e-4)
+    smoothed = build_loss(build_config(overrides=["loss.real_target=0.9"]).loss)
+    assert_close(smoothed.d_terms(REAL, FAKE)["d_loss"], torch.tensor(0.5 * (real + fake)))
+    with pytest.raises(UserError, match="loss.real_target=1.5"):
+        build_config(overrides=["loss.real_target=1.5"])

@@ -4,7 +4,7 @@ import torch
 from numpy.testing import assert_allclose
 from sklearn.datasets import load_digits
 
-from advnets.config import DataConfig
+from advnets.data import ImageDataOptions as DataConfig
 from advnets.data import DATASETS, load_images
 from advnets.errors import UserError
 

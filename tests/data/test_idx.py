@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from advnets.config import DataConfig
+from advnets.data import ImageDataOptions as DataConfig
 from advnets.data import idx, load_images
 from advnets.data.idx import IdxFile, IdxSplit
 from advnets.errors import UserError

@@ -3,14 +3,9 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from advnets.data.images import (
-    ImageSet,
-    check_split,
-    scale_pixels,
-    select_classes,
-    to_unit_range,
-    unit_images,
-)
+from advnets.data import ImageSet, VectorSet
+from advnets.data.images import check_split, select_classes, unit_images
+from advnets.pixels import scale_pixels, to_unit_range
 from advnets.errors import UserError
 
 
@@ -57,10 +52,28 @@ def test_image_set_shape_and_length():
 
 
 def test_image_set_refuses_mismatched_shapes():
-    with pytest.raises(ValueError, match="N, C, H, W"):
+    with pytest.raises(ValueError, match="C, H, W"):
         ImageSet(torch.zeros(5, 16), torch.zeros(5, dtype=torch.int64), "x", "train", "unit")
     with pytest.raises(ValueError, match="labels"):
         ImageSet(torch.zeros(5, 1, 4, 4), torch.zeros(4, dtype=torch.int64), "x", "train", "unit")
+
+
+def test_data_sets_declare_their_kind_and_show_samples_accordingly(tmp_path):
+    from PIL import Image
+
+    images = ImageSet(torch.rand(4, 1, 6, 6), None, "x", "train", "symmetric")
+    assert images.kind.name == "image" and images.kind.value_range == (-1.0, 1.0) and images.pixel_range == "symmetric"
+    images.kind.show(images.examples, tmp_path / "grid.png")
+    vectors = VectorSet(torch.randn(50, 2), "ring", "train")
+    assert vectors.shape == (2,) and vectors.kind.value_range is None and vectors.pixel_range is None
+    with pytest.raises(TypeError, match="not images"):
+        vectors.images
+    vectors.kind.show(vectors.examples[:10], tmp_path / "scatter.png", reference=vectors.examples)
+    VectorSet(torch.randn(50, 1), "gauss", "train").kind.show(torch.randn(20, 1), tmp_path / "hist.png")
+    for name in ("grid.png", "scatter.png", "hist.png"):
+        assert Image.open(tmp_path / name).size[0] > 50
+    with pytest.raises(ValueError, match=r"vector examples must be \[D\]"):
+        VectorSet(torch.zeros(5, 2, 2), "x", "train")
 
 
 def test_select_classes_keeps_those_labels_in_order():

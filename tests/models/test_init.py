@@ -1,19 +1,14 @@
 """Initialisation: pylearn2 irange and the output bias from pixel marginals (PAPER.md §0, §1a)."""
 
 import math
-from dataclasses import replace
-
 import pytest
 import torch
 from torch import nn
 
-from advnets.config import ModelConfig
 from advnets.errors import UserError
-from advnets.models import build_discriminator, build_generator
 from advnets.models.init import output_bias_from_marginals_, uniform_init_
 from advnets.models.layers import Maxout
-
-MNIST = (1, 28, 28)
+from tests.models.helpers import MNIST, PAPER_G, discriminator, generator, model_config
 
 
 def linears(module: nn.Module) -> list[nn.Linear]:
@@ -48,7 +43,7 @@ def test_uniform_init_range_spread_and_zero_bias():
 
 def test_paper_generator_ranges_and_output_bias():
     torch.manual_seed(0)
-    G = build_generator(ModelConfig(), MNIST, hand_means())
+    G = generator(model_config(), means=hand_means())
     layers = linears(G)
     assert len(layers) == 3
     for layer in layers:
@@ -65,7 +60,7 @@ def test_paper_generator_ranges_and_output_bias():
 
 def test_paper_discriminator_ranges():
     torch.manual_seed(0)
-    D = build_discriminator(ModelConfig(), MNIST)
+    D = discriminator(model_config())
     layers = linears(D)
     assert len(layers) == 3
     for layer in layers:
@@ -89,7 +84,7 @@ def test_marginal_bias_makes_zero_input_emit_the_mean_image():
     # With z = 0 every ReLU hidden unit is 0 (zero biases), so G(0) = sigmoid(output bias) = clipped means.
     torch.manual_seed(0)
     means = hand_means()
-    G = build_generator(ModelConfig(), MNIST, means)
+    G = generator(model_config(), means=means)
     out = G(torch.zeros(1, 100)).flatten()
     torch.testing.assert_close(out, means.clamp(1e-7, 1 - 1e-7), rtol=1e-5, atol=1e-7)
 
@@ -100,15 +95,16 @@ def test_marginal_bias_errors():
         output_bias_from_marginals_(layer, torch.zeros(5), "sigmoid")
     with pytest.raises(UserError, match=r"model\.generator\.output='relu'.*sigmoid, tanh, linear"):
         output_bias_from_marginals_(layer, torch.zeros(4), "relu")
-    with pytest.raises(ValueError, match="pixel_means"):
-        build_generator(ModelConfig(), MNIST)
+    with pytest.raises(ValueError, match="data's mean"):
+        generator(model_config())
 
 
 def test_builds_are_reproducible_from_the_global_seed():
     def weights(seed: int) -> list[torch.Tensor]:
         torch.manual_seed(seed)
-        G = build_generator(ModelConfig(), (1, 8, 8), torch.full((64,), 0.3))
-        D = build_discriminator(ModelConfig(), (1, 8, 8))
+        model = model_config()
+        G = generator(model, (1, 8, 8), torch.full((64,), 0.3))
+        D = discriminator(model, (1, 8, 8))
         return [*G.state_dict().values(), *D.state_dict().values()]
 
     for a, b in zip(weights(4), weights(4), strict=True):
@@ -118,12 +114,20 @@ def test_builds_are_reproducible_from_the_global_seed():
 
 def test_null_init_range_keeps_pytorch_default():
     torch.manual_seed(0)
-    cfg = ModelConfig()
-    cfg = replace(cfg, generator=replace(cfg.generator, init_range=None, bias_from_marginals=False))
-    G = build_generator(cfg, MNIST)
+    G = generator(model_config(generator={**PAPER_G, "init_range": None, "bias_from_marginals": False}))
     first, _, last = linears(G)
     # PyTorch's default Linear init is U(+-1/sqrt(fan_in)): 0.1 for fan_in 100, not the paper's 0.05.
     assert 0.095 < first.weight.abs().max() <= 0.1
     assert first.bias.abs().max() > 0.05
     bound = 1 / math.sqrt(1200)
     assert 0.95 * bound < last.bias.abs().max() <= bound
+
+
+def test_paper_initialisation_is_off_unless_a_preset_asks_for_it():
+    # The mlp family's defaults build with PyTorch's init; the paper's presets switch U(-r, r) and the bias on.
+    model = model_config(generator={"arch": "mlp"}, discriminator={"arch": "maxout"})
+    assert model.generator.init_range is None and not model.generator.bias_from_marginals
+    assert model.discriminator.init_range is None
+    torch.manual_seed(0)
+    G = generator(model)  # no data mean needed
+    assert G.output_layer.bias.abs().max() > 0  # PyTorch's default bias, not zeros or marginals

@@ -1,18 +1,14 @@
 """The fully connected G and Ds: layer order, dropout placement and scaling, shapes (PAPER.md §0, §1a, §6)."""
 
-from dataclasses import replace
-
 import pytest
 import torch
 from torch import nn
 
-from advnets.config import DiscriminatorConfig, GeneratorConfig, ModelConfig
 from advnets.errors import UserError
-from advnets.models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator
+from advnets.models import DISCRIMINATORS, GENERATORS
 from advnets.models.layers import Maxout
 from advnets.models.mlp import MaxoutDiscriminator, MLPDiscriminator, MLPGenerator
-
-MNIST = (1, 28, 28)
+from tests.models.helpers import MNIST, PAPER_G, discriminator, generator, model_config
 
 
 def describe(module: nn.Module) -> tuple:
@@ -41,9 +37,8 @@ def layer_list(module: nn.Module) -> list[tuple]:
 
 def paper_models() -> tuple[nn.Module, nn.Module]:
     torch.manual_seed(0)
-    return build_generator(ModelConfig(), MNIST, torch.full((784,), 0.13)), build_discriminator(
-        ModelConfig(), MNIST
-    )
+    model = model_config()
+    return generator(model, means=torch.full((784,), 0.13)), discriminator(model)
 
 
 def test_registries():
@@ -131,38 +126,25 @@ def test_generator_output_ranges():
     assert images.shape == (5, 1, 28, 28)
     assert images.min() > 0 and images.max() < 1
 
-    cfg = replace(ModelConfig(), generator=GeneratorConfig(output="tanh", bias_from_marginals=False))
-    images = build_generator(cfg, MNIST)(torch.randn(5, 100) * 3)
+    model = model_config(generator={**PAPER_G, "output": "tanh", "bias_from_marginals": False})
+    images = generator(model, pixel_range="symmetric")(torch.randn(5, 100) * 3)
     assert images.shape == (5, 1, 28, 28)
     assert images.min() > -1 and images.max() < 1
     assert images.min() < 0  # tanh, not sigmoid
 
 
-def mnist_zeros_config() -> ModelConfig:
-    return ModelConfig(
+def mnist_zeros_config():
+    return model_config(
         z_dim=64,
         noise="gaussian",
-        generator=GeneratorConfig(
-            hidden=[128, 512],
-            activation="leaky_relu",
-            output="tanh",
-            init_range=None,
-            bias_from_marginals=False,
-        ),
-        discriminator=DiscriminatorConfig(
-            arch="mlp",
-            hidden=[256],
-            activation="leaky_relu",
-            input_keep=1.0,
-            hidden_keep=1.0,
-            init_range=None,
-        ),
+        generator={"arch": "mlp", "hidden": [128, 512], "activation": "leaky_relu", "output": "tanh"},
+        discriminator={"arch": "mlp", "hidden": [256], "activation": "leaky_relu"},
     )
 
 
 def test_mnist_zeros_builds_the_right_widths():
     cfg = mnist_zeros_config()
-    G, D = build_generator(cfg, MNIST), build_discriminator(cfg, MNIST)
+    G, D = generator(cfg, pixel_range="symmetric"), discriminator(cfg)
     assert layer_list(G) == [
         ("Linear", 64, 128),
         ("LeakyReLU", 0.2),
@@ -203,25 +185,20 @@ def test_keep_one_removes_only_that_dropout():
 
 
 @pytest.mark.parametrize(
-    ("cfg", "pattern"),
+    ("keys", "pattern"),
     [
-        (ModelConfig(generator=GeneratorConfig(arch="conv")), r"model\.generator\.arch 'conv'.*mlp"),
+        ({"generator": {"arch": "conv"}}, r"model\.generator\.arch 'conv'.*mlp"),
+        ({"discriminator": {"arch": "cnn"}}, r"model\.discriminator\.arch 'cnn'.*maxout, mlp"),
+        ({"generator": {**PAPER_G, "activation": "gelu"}}, r"model\.generator\.activation='gelu'"),
+        ({"generator": {**PAPER_G, "output": "relu"}}, r"model\.generator\.output='relu'.*sigmoid, tanh"),
         (
-            ModelConfig(discriminator=DiscriminatorConfig(arch="cnn")),
-            r"model\.discriminator\.arch 'cnn'.*maxout, mlp",
-        ),
-        (ModelConfig(generator=GeneratorConfig(activation="gelu")), r"model\.generator\.activation='gelu'"),
-        (
-            ModelConfig(generator=GeneratorConfig(output="relu")),
-            r"model\.generator\.output='relu'.*sigmoid, tanh",
-        ),
-        (
-            ModelConfig(discriminator=DiscriminatorConfig(arch="mlp", activation="swish")),
+            {"discriminator": {"arch": "mlp", "activation": "swish"}},
             r"model\.discriminator\.activation='swish'",
         ),
+        ({"discriminator": {"arch": "mlp", "pieces": 3}}, r"unknown config key 'model\.discriminator\.pieces'"),
+        ({"generator": {**PAPER_G, "hiden": [3]}}, r"did you mean model\.generator\.hidden\?"),
     ],
 )
-def test_unknown_names_are_user_errors(cfg, pattern):
+def test_unknown_names_and_keys_are_user_errors(keys, pattern):
     with pytest.raises(UserError, match=pattern):
-        build_generator(cfg, MNIST, torch.full((784,), 0.5))
-        build_discriminator(cfg, MNIST)
+        model_config(**keys)

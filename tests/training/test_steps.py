@@ -6,10 +6,11 @@ import torch
 from torch.testing import assert_close
 
 from advnets.config import build_config
-from advnets.losses import LOSSES
-from advnets.models import build_discriminator, build_generator
+from advnets.losses import LOSSES, bce_d_loss, non_saturating_g_loss
 from advnets.training.optim import ClassicalSGD
-from advnets.training.steps import d_step, g_step, simultaneous_step
+from advnets.training.parts import Parts
+from advnets.training.steps import d_step, g_step, joint_step
+from tests.models.helpers import discriminator, generator
 
 SHAPE = (1, 4, 4)
 
@@ -30,7 +31,7 @@ def nets(dropout: bool):
         ]
     )
     torch.manual_seed(0)
-    return build_generator(cfg.model, SHAPE), build_discriminator(cfg.model, SHAPE)
+    return generator(cfg.model, SHAPE), discriminator(cfg.model, SHAPE)
 
 
 def params(m):
@@ -41,7 +42,9 @@ def sgd(m):
     return ClassicalSGD(m.parameters(), lr=1.0, momentum=0.0)
 
 
-LOSS = LOSSES.get("ns")
+def parts(G, D, g_opt=None, d_opt=None, **extra):
+    return Parts(G, D, g_opt or sgd(G), d_opt or sgd(D), LOSSES.get("ns")(build_config().loss), **extra)
+
 REAL = torch.rand(4, *SHAPE)
 Z = torch.rand(4, 3)
 
@@ -50,9 +53,9 @@ def test_d_step_changes_only_d_by_its_gradient():
     G, D = nets(dropout=False)
     G0, D0 = params(G), params(D)
     ref_D = copy.deepcopy(D)
-    loss = LOSS.d_loss(ref_D(REAL), ref_D(G(Z).detach()), half=True)
+    loss = bce_d_loss(ref_D(REAL), ref_D(G(Z).detach()), half=True)
     grads = torch.autograd.grad(loss, list(ref_D.parameters()))
-    d_step(G, D, LOSS, REAL, Z, sgd(D), half=True)
+    d_step(parts(G, D), REAL, Z, step=0)
     for before, after in zip(G0, G.parameters()):
         assert torch.equal(before, after)
     for before, after, g in zip(D0, D.parameters(), grads):
@@ -64,8 +67,8 @@ def test_g_step_changes_only_g_and_leaves_no_gradient_on_d():
     G, D = nets(dropout=False)
     G0, D0 = params(G), params(D)
     ref_G = copy.deepcopy(G)
-    grads = torch.autograd.grad(LOSS.g_loss(D(ref_G(Z))), list(ref_G.parameters()))
-    g_step(G, D, LOSS, Z, sgd(G))
+    grads = torch.autograd.grad(non_saturating_g_loss(D(ref_G(Z))), list(ref_G.parameters()))
+    g_step(parts(G, D), Z, step=0)
     for before, after in zip(D0, D.parameters()):
         assert torch.equal(before, after)
     assert all(p.grad is None for p in D.parameters()) and all(p.requires_grad for p in D.parameters())
@@ -82,11 +85,11 @@ def test_simultaneous_step_uses_one_fake_batch_and_the_same_dropout_masks():
     fake = ref_G(Z)
     real_logits, fake_logits = ref_D(REAL), ref_D(fake)
     d_grads = torch.autograd.grad(
-        LOSS.d_loss(real_logits, fake_logits, half=True), list(ref_D.parameters()), retain_graph=True
+        bce_d_loss(real_logits, fake_logits, half=True), list(ref_D.parameters()), retain_graph=True
     )
-    g_grads = torch.autograd.grad(LOSS.g_loss(fake_logits), list(ref_G.parameters()))
+    g_grads = torch.autograd.grad(non_saturating_g_loss(fake_logits), list(ref_G.parameters()))
     torch.manual_seed(123)
-    simultaneous_step(G, D, LOSS, REAL, Z, sgd(G), sgd(D), half=True)
+    joint_step(parts(G, D), REAL, Z, step=0)
     for before, after, g in zip(D0, D.parameters(), d_grads):
         assert_close(after.detach(), before - g)
     for before, after, g in zip(G0, G.parameters(), g_grads):
@@ -95,5 +98,5 @@ def test_simultaneous_step_uses_one_fake_batch_and_the_same_dropout_masks():
     torch.manual_seed(123)
     fake = ref_G(Z)
     ref_D(REAL), ref_D(fake)
-    other = torch.autograd.grad(LOSS.g_loss(ref_D(fake)), list(ref_G.parameters()))
+    other = torch.autograd.grad(non_saturating_g_loss(ref_D(fake)), list(ref_G.parameters()))
     assert any(not torch.allclose(a, b) for a, b in zip(other, g_grads))

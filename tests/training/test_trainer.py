@@ -7,7 +7,7 @@ from tests.conftest import tiny_config
 
 
 def test_k_discriminator_steps_per_generator_step_each_with_a_fresh_batch():
-    trainer = Trainer(tiny_config("train.update=alternating", "train.d_steps=3", "train.max_steps=4"))
+    trainer = Trainer.from_config(tiny_config("train.update=alternating", "train.d_steps=3", "train.max_steps=4"))
     seen = []
     original = trainer.batches.next
     trainer.batches.next = lambda: seen.append(original()) or seen[-1]
@@ -18,20 +18,20 @@ def test_k_discriminator_steps_per_generator_step_each_with_a_fresh_batch():
 
 
 def test_simultaneous_updates_both_players_once_per_batch():
-    trainer = Trainer(tiny_config("train.max_steps=5"))
+    trainer = Trainer.from_config(tiny_config("train.max_steps=5"))
     trainer.fit()
     assert (trainer.step, trainer.g_updates, trainer.d_updates) == (5, 5, 5)
 
 
 def test_epochs_end_training_and_momentum_follows_epochs():
-    trainer = Trainer(tiny_config("train.epochs=3", "train.g_optimizer.momentum_saturate_epochs=3"))
+    trainer = Trainer.from_config(tiny_config("train.epochs=3", "train.g_optimizer.momentum_saturate_epochs=3"))
     trainer.fit()
     assert trainer.epoch == 3 and trainer.step == 3 * trainer.batches.batches_per_epoch
     assert trainer.g_opt.param_groups[0]["momentum"] == pytest.approx(0.7)  # epoch 3 of 3 -> final momentum
 
 
 def test_every_epoch_reshuffles_and_covers_the_data():
-    trainer = Trainer(tiny_config())
+    trainer = Trainer.from_config(tiny_config())
     b = trainer.batches
     first = torch.cat([b.next() for _ in range(b.batches_per_epoch)])
     second = torch.cat([b.next() for _ in range(b.batches_per_epoch)])
@@ -41,7 +41,7 @@ def test_every_epoch_reshuffles_and_covers_the_data():
 
 def test_sigmoid_generator_on_symmetric_data_is_refused():
     with pytest.raises(UserError, match="data.pixel_range=unit"):
-        Trainer(tiny_config("data.pixel_range=symmetric"))
+        Trainer.from_config(tiny_config("data.pixel_range=symmetric"))
 
 
 def test_resume_accepts_longer_schedule_and_refuses_model_changes():
