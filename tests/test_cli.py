@@ -33,10 +33,10 @@ def tree_digest(folder: Path) -> dict[str, str]:
 
 
 PARZEN_EVERY_EPOCH = [
-    "eval.parzen_every_epochs=1",
-    "eval.parzen_samples=100",
-    "eval.parzen_valid=50",
-    "eval.parzen_test=60",
+    "eval.every_epochs=1",
+    "eval.metrics.parzen.samples=100",
+    "eval.metrics.parzen.valid=50",
+    "eval.metrics.parzen.test=60",
 ]
 
 
@@ -86,7 +86,7 @@ def test_parzen_is_scored_during_training_with_its_protocol(run_dir):
     assert [r["epoch"] for r in evals[:2]] == [1, 2]
     first = evals[0]
     assert (first["name"], first["n_samples"], first["n_valid"], first["n_test"]) == (
-        "parzen100",
+        "parzen100-valid50-test60",
         100,
         50,
         60,
@@ -95,7 +95,7 @@ def test_parzen_is_scored_during_training_with_its_protocol(run_dir):
     assert (run_dir / "parzen.png").is_file()
     # The checkpoint of the epoch with the best *validation* score is kept beside the rolling ones.
     best_epoch = max(evals[:2], key=lambda r: max(r["valid_means"]))["epoch"]
-    best = torch.load(run_dir / "checkpoints" / "best-parzen100.pt", weights_only=True)
+    best = torch.load(run_dir / "checkpoints" / "best-parzen100-valid50-test60.pt", weights_only=True)
     assert best["cursor"]["epoch"] == best_epoch
 
 
@@ -103,24 +103,24 @@ def test_eval_prints_and_appends_the_score(run_dir):
     result = cli("eval", run_dir, "--metric", "parzen", "--samples", 200, "--valid", 100, "--test", 150, "-q")
     assert result.returncode == 0, result.stderr
     assert (
-        result.stdout.startswith("parzen200 = ") and "nats" in result.stdout and "150 test" in result.stdout
+        result.stdout.startswith("parzen200-valid100-test150 = ") and "nats" in result.stdout and "150 test" in result.stdout
     )
     last = json.loads((run_dir / "eval.jsonl").read_text().splitlines()[-1])
-    assert (last["name"], last["n_test"], last["checkpoint"]) == ("parzen200", 150, "latest")
+    assert (last["name"], last["n_test"], last["checkpoint"]) == ("parzen200-valid100-test150", 150, "latest")
     bad = cli("eval", run_dir, "--metric", "fid")
     assert bad.returncode == 2 and "unknown metric" in bad.stderr
 
 
 def test_eval_on_a_finer_sigma_grid_is_named_apart(run_dir):
-    best = run_dir / "checkpoints" / "best-parzen100.pt"
+    best = run_dir / "checkpoints" / "best-parzen100-valid50-test60.pt"
     args = ("--samples", 100, "--valid", 50, "--test", 60, "--checkpoint", best, "-q")
     result = cli("eval", run_dir, *args, "--sigmas", "0.1:0.4:31")
     assert result.returncode == 0, result.stderr
     last = json.loads((run_dir / "eval.jsonl").read_text().splitlines()[-1])
-    assert last["name"] == "parzen100-sigma31[0.1-0.4]" and len(last["sigmas"]) == 31
+    assert last["name"] == "parzen100-sigma31[0.1-0.4]-valid50-test60" and len(last["sigmas"]) == 31
     assert last["sigmas"][1] == pytest.approx(0.11) and last["checkpoint"] == str(best)
     listed = cli("eval", run_dir, *args, "--sigmas", "0.2,0.25")
-    assert listed.returncode == 0 and "parzen100-sigma2[0.2-0.25]" in listed.stdout
+    assert listed.returncode == 0 and "parzen100-sigma2[0.2-0.25]-valid50-test60" in listed.stdout
     for bad in ("0.1:0.4", "a,b", "0.4:0.1:0", "-0.1,0.2"):
         refused = cli("eval", run_dir, *args, "--sigmas", bad)
         assert refused.returncode == 2 and "--sigmas" in refused.stderr and "Traceback" not in refused.stderr

@@ -1,12 +1,17 @@
 import pytest
 
-from advnets.config import RunConfig, build_config, list_presets, load_config, to_yaml
+from advnets.config import build_config, list_presets, load_config, to_yaml
 from advnets.errors import UserError
 
 
-def test_defaults_are_the_papers_mnist_setup():
-    cfg = RunConfig()
+def test_defaults_are_the_papers_update_and_the_paper_preset_its_nets():
+    cfg = build_config()
     assert (cfg.model.z_dim, cfg.model.noise, cfg.model.generator.hidden) == (100, "uniform", [1200, 1200])
+    # Paper-specific initialisation belongs to the paper's presets, not to every model.
+    assert cfg.model.generator.init_range is None and not cfg.model.generator.bias_from_marginals
+    paper = load_config("mnist-paper")
+    assert (paper.model.generator.init_range, paper.model.generator.bias_from_marginals) == (0.05, True)
+    assert paper.model.discriminator.init_range == 0.005
     assert (cfg.model.discriminator.hidden, cfg.model.discriminator.pieces) == ([240, 240], 5)
     assert (cfg.model.discriminator.input_keep, cfg.model.discriminator.hidden_keep) == (0.8, 0.5)
     assert (cfg.train.update, cfg.train.batch_size, cfg.loss.name, cfg.loss.d_half) == (
@@ -67,8 +72,16 @@ def test_overrides_and_yaml_files(tmp_path):
         ("train.d_steps=3", "alternating"),  # k D steps need the alternating update
         ("data.pixel_range=bytes", "data.pixel_range"),
         ("device=tpu", "device"),
-        ("eval.parzen_sigmas=[0.1,-1]", "eval.parzen_sigmas"),
+        ("eval.parzen_sigmas=[0.1,-1]", "eval.metrics.parzen.sigmas"),
+        ("eval.metrics.parzen.sigmas=[]", "eval.metrics.parzen.sigmas"),
         ("epochs", "key.sub=value"),
+        ("train.batchsize=5", "did you mean train.batch_size"),
+        ("eval.metrics=[fid50k]", "unknown metric 'fid50k'"),
+        ("eval.every_epochs=2", "schedules no metric"),
+        ("eval.metrics.parzen.samplez=9", "did you mean eval.metrics.parzen.samples"),
+        ("data.name=mnits", "did you mean 'mnist'"),
+        ("penalties.nothing.weight=1", "unknown penalties 'nothing'"),
+        ("data.clases=[0]", "did you mean data.classes"),
     ],
 )
 def test_bad_values_name_the_key(override, message):
@@ -85,3 +98,39 @@ def test_bad_yaml_files(tmp_path):
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(UserError, match="mapping"):
         load_config(str(listy))
+
+
+def test_configs_saved_before_the_metric_registry_still_load():
+    old = {
+        "eval": {
+            "parzen_every_epochs": 5,
+            "parzen_samples": 10000,
+            "parzen_valid": 1000,
+            "parzen_test": 10000,
+            "parzen_sigmas": None,
+            "seed": 1234,
+        },
+        "loss": {"name": "ns", "d_half": True},
+        "model": {"generator": {"arch": "mlp", "hidden": [8], "init_range": 0.05, "bias_from_marginals": True}},
+    }
+    cfg = build_config(base=old)
+    assert cfg.eval.every_epochs == 5 and cfg.eval.metrics["parzen"].samples == 10000
+    # ... and so do old dotted overrides
+    cfg = build_config(overrides=["eval.parzen_every_epochs=2", "eval.parzen_samples=500"])
+    assert cfg.eval.every_epochs == 2 and cfg.eval.metrics["parzen"].samples == 500
+
+
+def test_open_sections_resolve_to_their_entries_options_and_round_trip():
+    cfg = build_config(overrides=["eval.metrics=[parzen]", "model.discriminator.arch=mlp"])
+    assert cfg.eval.metrics["parzen"].valid == 1000  # the metric's defaults
+    assert cfg.model.discriminator.hidden == [256] and cfg.model.discriminator.input_keep == 1.0
+    saved = __import__("yaml").safe_load(to_yaml(cfg))
+    assert saved["model"]["discriminator"] == {
+        "arch": "mlp",
+        "hidden": [256],
+        "activation": "leaky_relu",
+        "input_keep": 1.0,
+        "hidden_keep": 1.0,
+        "init_range": None,
+    }
+    assert build_config(base=saved) == cfg

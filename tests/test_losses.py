@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from advnets.errors import UserError
 from advnets.config import build_config
+from advnets.errors import UserError
 from advnets.losses import LOSSES, bce_d_loss, build_loss, minimax_g_loss, non_saturating_g_loss
 
 

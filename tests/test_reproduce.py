@@ -17,9 +17,9 @@ TINY_REPRO = [
     "model.discriminator.pieces=2",
     "train.batch_size=100",
     "log.tensorboard=false",
-    "eval.parzen_samples=100",
-    "eval.parzen_valid=50",
-    "eval.parzen_test=60",
+    "eval.metrics.parzen.samples=100",
+    "eval.metrics.parzen.valid=50",
+    "eval.metrics.parzen.test=60",
 ]
 
 
@@ -31,7 +31,7 @@ def test_reproduce_writes_the_table_and_a_rerun_continues(tmp_path):
     assert "baseline: 100 training images" in table and "baseline: 100 k-means centroids" in table
     results = json.loads((out / "results.json").read_text())
     assert [s["seed"] for s in results["seeds"]] == [0, 1]
-    assert all(s["final"]["epoch"] == 2 and s["final"]["name"] == "parzen100" for s in results["seeds"])
+    assert all(s["final"]["epoch"] == 2 and s["final"]["name"] == "parzen100-valid50-test60" for s in results["seeds"])
     assert (out / "parzen.png").is_file() and (out / "RESULTS.md").read_text().endswith(table)
     # A later `advnets eval` of the same protocol (it names its checkpoint) is not a training epoch's score.
     manual = {**results["seeds"][0]["final"], "epoch": 99, "mean": 1e6, "checkpoint": "latest"}
@@ -68,7 +68,7 @@ def test_seeds_in_parallel_match_seeds_in_turn(tmp_path):
         assert [json.loads(b)["mean"] for b in side] == pytest.approx(
             [json.loads(a)["mean"] for a in turn], rel=1e-4
         )
-        assert (tmp_path / "side" / f"seed-{seed}" / "checkpoints" / "best-parzen100.pt").is_file()
+        assert (tmp_path / "side" / f"seed-{seed}" / "checkpoints" / "best-parzen100-valid50-test60.pt").is_file()
     assert json.loads((tmp_path / "side" / "results.json").read_text())["seeds"][1]["seed"] == 1
 
 

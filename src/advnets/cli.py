@@ -6,6 +6,7 @@ Every user error is printed as one line (no traceback) and exits with code 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def cmd_eval(ns: argparse.Namespace) -> int:
         given["sigmas"] = parse_sigmas(given["sigmas"])
     if any(isinstance(v, int) and v <= 0 for v in given.values()):
         raise UserError("--samples, --valid and --test must be positive counts")
-    option_names = METRICS.options(ns.metric).__dataclass_fields__
+    option_names = [f.name for f in dataclasses.fields(METRICS.options(ns.metric))]
     for flag in given:
         if EVAL_FLAGS[flag] not in option_names:
             raise UserError(f"--{flag} does not apply to metric {ns.metric!r}; its options are: {', '.join(option_names)}")

@@ -150,7 +150,7 @@ def _known_siblings(full_key: str) -> list[str]:
     cls: Any = RunConfig
     for part in parts[:-1]:
         types = {f.name: f.type for f in dataclasses.fields(cls)}
-        inner = _DATACLASS_FIELDS.get(types.get(part, ""))
+        inner = _DATACLASS_FIELDS.get(str(types.get(part, "")))
         if inner is None:
             return []
         cls = inner
@@ -296,8 +296,26 @@ def resolve_sections(cfg: RunConfig) -> None:
 _OLD_PARZEN_KEYS = {"parzen_samples": "samples", "parzen_valid": "valid", "parzen_test": "test", "parzen_sigmas": "sigmas"}
 
 
+def _names_to_mapping(raw: dict[str, Any]) -> dict[str, Any]:
+    """A mapped section given as a list of names (`metrics: [parzen]`) -> {name: {}}: each with its defaults."""
+    raw = dict(raw)
+    for path in MAPPED:
+        *parents, last = path.split(".")
+        node: Any = raw
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(last), list):
+            holder = raw
+            for part in parents:  # copy the path down to the list, so the caller's dict is left alone
+                holder[part] = dict(holder[part])
+                holder = holder[part]
+            holder[last] = {name: {} for name in node[last]}
+    return raw
+
+
 def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
     """A config dict in an earlier layout -> today's layout, so that old run folders still load and resume."""
+    raw = _names_to_mapping(raw)
     old_eval = raw.get("eval")
     if isinstance(old_eval, dict) and ("parzen_every_epochs" in old_eval or _OLD_PARZEN_KEYS.keys() & old_eval):
         new_eval = {k: v for k, v in old_eval.items() if k != "parzen_every_epochs" and k not in _OLD_PARZEN_KEYS}
@@ -333,7 +351,15 @@ def build_config(
         for item in overrides or []:
             if "=" not in item:
                 raise UserError(f"override {item!r} needs the form key.sub=value, e.g. train.epochs=5")
-            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(upgrade_override(item)))
+            for dotted in upgrade_override(item):
+                update = OmegaConf.from_dotlist([dotted])
+                key = dotted.partition("=")[0]
+                value = OmegaConf.select(update, key)
+                if key in MAPPED and OmegaConf.is_list(value):
+                    # `eval.metrics=[parzen]` names exactly the entries wanted, each with its defaults.
+                    OmegaConf.update(merged, key, {str(n): {} for n in value}, merge=False)
+                else:
+                    merged = OmegaConf.merge(merged, update)
         cfg = OmegaConf.to_object(merged)
     except OmegaConfBaseException as err:
         raise UserError(_omegaconf_message(err)) from None

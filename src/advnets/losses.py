@@ -49,7 +49,8 @@ PROBABILITY_PANEL = MonitorPanel(
 
 
 class Loss(Protocol):
-    panel: MonitorPanel
+    @property
+    def panel(self) -> MonitorPanel: ...
 
     def d_terms(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> Terms:
         """real_logits [N], fake_logits [M] -> {"d_loss": scalar to minimise, **detached monitoring values}."""

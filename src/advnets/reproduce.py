@@ -35,8 +35,8 @@ from advnets.metrics import METRICS, ParzenOptions
 from advnets.metrics.parzen import parzen_score
 from advnets.reporting.figures import plot_metric_curve
 from advnets.runs.checkpoint import LATEST, latest_checkpoint, load_checkpoint
-from advnets.runs.session import resume, train
 from advnets.runs.run_dir import is_run_dir
+from advnets.runs.session import resume, train
 
 # Goodfellow et al. (2014), Table 1, MNIST column (Parzen log-likelihood, nats, mean ± SE).
 PAPER_TABLE = [

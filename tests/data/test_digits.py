@@ -4,8 +4,8 @@ import torch
 from numpy.testing import assert_allclose
 from sklearn.datasets import load_digits
 
-from advnets.data import ImageDataOptions as DataConfig
 from advnets.data import DATASETS, load_images
+from advnets.data import ImageDataOptions as DataConfig
 from advnets.errors import UserError
 
 

@@ -5,8 +5,8 @@ from torch.testing import assert_close
 
 from advnets.data import ImageSet, VectorSet
 from advnets.data.images import check_split, select_classes, unit_images
-from advnets.pixels import scale_pixels, to_unit_range
 from advnets.errors import UserError
+from advnets.pixels import scale_pixels, to_unit_range
 
 
 def test_unit_images_divides_by_the_maximum_into_a_new_float32_tensor():
@@ -67,7 +67,7 @@ def test_data_sets_declare_their_kind_and_show_samples_accordingly(tmp_path):
     vectors = VectorSet(torch.randn(50, 2), "ring", "train")
     assert vectors.shape == (2,) and vectors.kind.value_range is None and vectors.pixel_range is None
     with pytest.raises(TypeError, match="not images"):
-        vectors.images
+        _ = vectors.images
     vectors.kind.show(vectors.examples[:10], tmp_path / "scatter.png", reference=vectors.examples)
     VectorSet(torch.randn(50, 1), "gauss", "train").kind.show(torch.randn(20, 1), tmp_path / "hist.png")
     for name in ("grid.png", "scatter.png", "hist.png"):

@@ -244,7 +244,7 @@ def test_score_picks_sigma_on_valid_and_reports_the_protocol():
     assert result.mean == pytest.approx(test_ll.mean(), rel=1e-9)
     assert result.se == pytest.approx(test_ll.std() / math.sqrt(60), rel=1e-9)
     assert (result.name, result.n_samples, result.n_valid, result.n_test, result.dim) == (
-        "parzen500",
+        "parzen500-valid40-test60",
         500,
         40,
         60,
@@ -253,7 +253,7 @@ def test_score_picks_sigma_on_valid_and_reports_the_protocol():
     assert result.sigmas == pytest.approx(list(PAPER_SIGMAS), rel=1e-15)
     assert result.pixel_range == "unit" and result.seed == 7
     record = json.loads(json.dumps(result.as_dict()))
-    assert record["name"] == "parzen500" and record["valid_means"] == valid_means and record["seed"] == 7
+    assert record["name"] == "parzen500-valid40-test60" and record["valid_means"] == valid_means and record["seed"] == 7
 
 
 def test_protocol_name_and_text():
@@ -267,6 +267,10 @@ def test_protocol_name_and_text():
     assert protocol_name(10000, list(PAPER_SIGMAS)) == "parzen10k"
     assert protocol_name(10000, np.linspace(0.1, 0.4, 31)) == "parzen10k-sigma31[0.1-0.4]"
     assert protocol_name(500, [0.2]) == "parzen500-sigma1[0.2-0.2]"
+    # Validation and test counts other than the paper's 1,000 / 10,000 are named too.
+    assert protocol_name(10000, PAPER_SIGMAS, 1000, 10000) == "parzen10k"
+    assert protocol_name(10000, PAPER_SIGMAS, 200, 197) == "parzen10k-valid200-test197"
+    assert protocol_name(500, [0.2], 40, 60) == "parzen500-sigma1[0.2-0.2]-valid40-test60"
     result = ParzenResult(
         name="parzen10k", mean=225.314, se=2.0068, sigma=0.21544, sigmas=list(PAPER_SIGMAS),
         valid_means=[0.0] * 10, n_samples=10000, n_valid=1000, n_test=10000, dim=784, pixel_range="unit",
@@ -315,8 +319,24 @@ def test_scikit_learn_kernel_density_is_wrong_here_and_we_are_not():
     )
 
 
-def test_registered_as_a_metric():
-    assert METRICS.get("parzen") is parzen_score
+def test_registered_as_a_metric_whose_name_states_the_counts_it_used():
+    from advnets.data import ImageSet
+    from advnets.metrics import MetricInputs, ParzenOptions
+
+    metric = METRICS.get("parzen")
+    assert metric.needs == ("valid", "test") and metric.higher_is_better and metric.value_key == "mean"
+    rng = np.random.default_rng(2)
+    refs = {
+        split: ImageSet(torch.from_numpy(rng.random((n, 1, 4, 4))).float(), None, "toy", split, "unit")
+        for split, n in (("valid", 30), ("test", 45))
+    }
+    samples = torch.from_numpy(rng.random((300, 1, 4, 4))).float()
+    options = ParzenOptions(samples=300)  # asks for 1,000 valid and 10,000 test; the splits hold 30 and 45
+    inputs = MetricInputs(lambda n: samples[:n], refs, refs["test"].kind, torch.device("cpu"), seed=3)
+    assert metric.protocol(options, refs) == "parzen300-valid30-test45"
+    record = metric.compute(options, inputs)
+    direct = parzen_score(samples, refs["valid"].examples, refs["test"].examples, seed=3)
+    assert record == direct.as_dict() and record["name"] == "parzen300-valid30-test45"
 
 
 def test_progress_bar_gives_the_same_result():

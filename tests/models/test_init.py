@@ -1,6 +1,7 @@
 """Initialisation: pylearn2 irange and the output bias from pixel marginals (PAPER.md §0, §1a)."""
 
 import math
+
 import pytest
 import torch
 from torch import nn
@@ -8,7 +9,7 @@ from torch import nn
 from advnets.errors import UserError
 from advnets.models.init import output_bias_from_marginals_, uniform_init_
 from advnets.models.layers import Maxout
-from tests.models.helpers import MNIST, PAPER_G, discriminator, generator, model_config
+from tests.models.helpers import PAPER_G, discriminator, generator, model_config
 
 
 def linears(module: nn.Module) -> list[nn.Linear]:

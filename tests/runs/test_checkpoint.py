@@ -11,7 +11,7 @@ from tests.conftest import tiny_config
 
 
 def run(cfg, state=None):
-    trainer = Trainer(cfg)
+    trainer = Trainer.from_config(cfg)
     if state is not None:
         trainer.load_state_dict(state)
     trainer.fit()

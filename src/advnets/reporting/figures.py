@@ -224,7 +224,7 @@ def save_vector_plot(
     ax = fig.subplots(1, 1)
     if x.shape[1] == 1:
         finite = x[np.isfinite(x[:, 0]), 0]
-        bins = np.histogram_bin_edges(np.concatenate([finite, ref[:, 0]]) if ref is not None else finite, 60)
+        bins: Any = np.histogram_bin_edges(np.concatenate([finite, ref[:, 0]]) if ref is not None else finite, 60)
         if ref is not None:
             ax.hist(ref[:, 0], bins=bins, density=True, color="grey", alpha=0.5, label="data")
         ax.hist(finite, bins=bins, density=True, histtype="step", color="tab:green", linewidth=1.5, label="G")
