@@ -1,0 +1,198 @@
+"""Each axis is open: a loss, a penalty with a constraint, an input transform, a G objective, an update rule, a vector
+data set and a metric are registered from outside advnets (here), chosen by config and trained for two steps
+through the ordinary Trainer and run-folder hooks, without editing the package."""
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from advnets.config import build_config
+from advnets.data import DATASETS, VectorSet
+from advnets.errors import UserError
+from advnets.losses import LOSSES, MonitorPanel
+from advnets.metrics import METRICS, Metric
+from advnets.objectives import G_OBJECTIVES, GObjective
+from advnets.penalties import PENALTIES, Penalty
+from advnets.runs.session import train
+from advnets.training.steps import d_step
+from advnets.training.trainer import Trainer
+from advnets.training.updates import UPDATES, UpdateRule
+from advnets.transforms import TRANSFORMS
+
+
+# --- a vector data set with its own option -----------------------------------------------------------------
+@dataclass
+class BlobOptions:
+    name: str = "blob"
+    split: str = "train"
+    centre: float = 3.0  # where the blob sits
+
+
+def load_blob(options: BlobOptions, split: str):
+    gen = torch.Generator().manual_seed({"train": 0, "valid": 1, "test": 2}[split])
+    return VectorSet(options.centre + 0.1 * torch.randn(256, 2, generator=gen), "blob", split)
+
+
+# --- a critic loss that reports its own monitoring values --------------------------------------------------
+CRITIC_PANEL = MonitorPanel(keys=("critic_real", "critic_fake"), ylabel="critic score")
+
+
+@dataclass(frozen=True)
+class CriticLoss:
+    panel: MonitorPanel = CRITIC_PANEL
+
+    def d_terms(self, real_logits, fake_logits):
+        return {
+            "d_loss": fake_logits.mean() - real_logits.mean(),
+            "critic_real": real_logits.detach().mean(),
+            "critic_fake": fake_logits.detach().mean(),
+        }
+
+    def g_terms(self, fake_logits):
+        return {"g_loss": -fake_logits.mean()}
+
+
+# --- a penalty with a weight (a term on D's loss) and a clipping constraint --------------------------------
+@dataclass
+class ClipOptions:
+    weight: float = 0.5
+    c: float = 0.05
+
+
+def build_clip_penalty(options: ClipOptions) -> Penalty:
+    def term(inputs):
+        return options.weight * inputs.real_logits.square().mean()
+
+    def constrain(D):
+        with torch.no_grad():
+            for p in D.parameters():
+                p.clamp_(-options.c, options.c)
+
+    return Penalty(term=term, constrain=constrain)
+
+
+# --- an annealed input transform, a G objective, an update rule, a metric -----------------------------------
+@dataclass
+class ShiftOptions:
+    amount: float = 1.0
+
+
+SEEN_STEPS: list[int] = []
+
+
+def build_shift(options: ShiftOptions):
+    def shift(x, step):
+        SEEN_STEPS.append(step)
+        return x + options.amount / (1 + step)
+
+    return shift
+
+
+def build_mean_matching(options) -> GObjective:
+    return GObjective(term=lambda inputs: F.mse_loss(inputs.fake.mean(0), inputs.real.mean(0)))
+
+
+def d_only(parts, loop, cfg):
+    loop.begin_d_update()
+    real = loop.real()
+    return d_step(parts, real, loop.noise(len(real)), loop.step)
+
+
+def distance_to_centre(options, inputs):
+    samples = inputs.sample(64)
+    return {"value": float((samples.mean(0) - inputs.references["test"].examples.mean(0)).norm())}
+
+
+@pytest.fixture
+def outside_entries():
+    DATASETS.register("blob", options=BlobOptions)(load_blob)
+    LOSSES.register("critic")(lambda options: CriticLoss())
+    PENALTIES.register("logit_l2_clip", options=ClipOptions)(build_clip_penalty)
+    TRANSFORMS.register("shift", options=ShiftOptions)(build_shift)
+    G_OBJECTIVES.register("mean_matching")(build_mean_matching)
+    UPDATES.register("d_only")(UpdateRule(d_only, lambda cfg: 1))
+    METRICS.register("centre_distance")(
+        Metric(
+            compute=distance_to_centre,
+            protocol=lambda options, refs: "centre_distance64",
+            needs=("test",),
+            higher_is_better=False,
+        )
+    )
+    yield
+    for registry, name in (
+        (DATASETS, "blob"),
+        (LOSSES, "critic"),
+        (PENALTIES, "logit_l2_clip"),
+        (TRANSFORMS, "shift"),
+        (G_OBJECTIVES, "mean_matching"),
+        (UPDATES, "d_only"),
+        (METRICS, "centre_distance"),
+    ):
+        registry.unregister(name)
+
+
+OUTSIDE = [
+    "data.name=blob",
+    "data.centre=5.0",
+    "model.z_dim=4",
+    "model.generator.hidden=[8]",
+    "model.generator.output=linear",
+    "model.discriminator.arch=mlp",
+    "model.discriminator.hidden=[8]",
+    "loss.name=critic",
+    "penalties.logit_l2_clip.c=0.02",
+    "transforms.shift.amount=2.0",
+    "g_objectives.mean_matching={}",
+    "eval.metrics=[centre_distance]",
+    "eval.every_epochs=1",
+    "train.update=alternating",
+    "train.batch_size=128",
+    "train.epochs=1",
+    "train.g_optimizer.name=adam",
+    "train.d_optimizer.name=rmsprop",
+    "log.every_steps=1",
+    "log.tensorboard=false",
+    "log.progress=false",
+    "name=outside",
+]
+
+
+def test_every_axis_takes_a_member_registered_outside_the_package(outside_entries, tmp_path):
+    SEEN_STEPS.clear()
+    cfg = build_config(overrides=OUTSIDE)
+    assert cfg.data.centre == 5.0 and cfg.penalties["logit_l2_clip"].c == 0.02
+    run_dir, status = train(cfg, tmp_path / "run")  # 256 examples / 128 = two steps
+    assert status == "completed"
+    records = [__import__("json").loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2]
+    for key in ("d_loss", "g_loss", "critic_real", "critic_fake", "penalty_logit_l2_clip", "g_mean_matching"):
+        assert all(key in r for r in records), key
+    assert "d_real" not in records[0]  # a critic reports scores, not sigmoid probabilities
+    assert {0, 1} <= set(SEEN_STEPS)  # the transform saw the step count, for annealing
+    state = Trainer.from_config(cfg)  # the constraint ran after D's step: weights within ±c after one step
+    state.train_step()
+    assert max(p.abs().max().item() for p in state.D.parameters()) <= 0.02 + 1e-7
+    evals = [__import__("json").loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
+    assert evals[0]["name"] == "centre_distance64" and evals[0]["metric"] == "centre_distance"
+    assert (run_dir / "centre_distance.png").is_file()
+    assert (run_dir / "samples" / "latest.png").is_file()  # a scatter over the data, not an image grid
+    assert (run_dir / "losses.png").is_file()
+
+
+def test_an_outside_update_rule_is_chosen_by_name(outside_entries):
+    trainer = Trainer.from_config(build_config(overrides=[*OUTSIDE, "train.update=d_only", "g_objectives={}"]))
+    G0 = [p.detach().clone() for p in trainer.G.parameters()]
+    trainer.train_step()
+    trainer.train_step()
+    assert (trainer.d_updates, trainer.g_updates) == (2, 0)
+    assert all(torch.equal(a, b) for a, b in zip(G0, trainer.G.parameters()))
+
+
+def test_outside_options_are_checked_like_the_packages_own(outside_entries):
+    with pytest.raises(UserError, match=r"unknown config key 'data.center'.*did you mean data.centre"):
+        build_config(overrides=[*OUTSIDE, "data.center=1"])
+    with pytest.raises(UserError, match="penalties.logit_l2_clip.c"):
+        build_config(overrides=[*OUTSIDE, "penalties.logit_l2_clip.c=abc"])
