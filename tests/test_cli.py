@@ -136,6 +136,32 @@ def test_resume_with_more_epochs_and_sample(run_dir, tmp_path):
     result = cli("sample", run_dir, "-n", 9, "-o", grid)
     assert result.returncode == 0, result.stderr
     assert Image.open(grid).size[0] > 0
+    # Without -o the picture goes into the run folder (never the current folder), and its path is printed.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = cli("sample", run_dir.resolve(), "-n", 4, "--seed", 2, cwd=elsewhere)
+    written = Path(result.stdout.strip())
+    assert result.returncode == 0 and written.parent == run_dir.resolve() / "samples" and written.is_file()
+    assert "n4-seed2" in written.name and not list(elsewhere.iterdir())
+    # `latest` is the pointer file the README lists among the checkpoints: it is accepted as --checkpoint.
+    result = cli("sample", run_dir, "-n", 4, "--checkpoint", run_dir / "checkpoints" / "latest", "-o", grid)
+    assert result.returncode == 0, result.stderr
+
+
+def test_config_lists_every_key_with_its_value_and_meaning():
+    result = cli("config", "mnist-paper", "model.discriminator.arch=mlp")
+    assert result.returncode == 0, result.stderr
+    lines = {k: " ".join(v.split()) for k, v in (line.split(" = ", 1) for line in result.stdout.splitlines())}
+    assert lines["model.discriminator.arch"].startswith("mlp")
+    assert lines["model.discriminator.activation"].startswith("leaky_relu  # hidden activation")
+    assert "model.discriminator.pieces" not in lines  # the maxout family's key, not the mlp family's
+    assert lines["train.batch_size"].startswith("100  # real (and fake) examples per D update")
+    assert lines["eval.metrics.parzen.samples"].startswith("10000  # generated samples")
+    assert "penalties" in lines and "available:" in lines["penalties"]
+    # A mistyped key is refused with the closest key and where to see them all.
+    bad = cli("train", "mnist-paper", "train.batchsize=5")
+    assert bad.returncode == 2 and "did you mean train.batch_size?" in bad.stderr
+    assert "advnets config" in bad.stderr
 
 
 def test_presets_lists_each_with_a_line():
@@ -159,6 +185,9 @@ BAD = [
     (["reproduce", "paper-cifar"], "unknown reproduction 'paper-cifar'"),
     (["reproduce", "paper-mnist", "--jobs", "0"], "must be positive"),
     (["eval", "/nonexistent/run"], "does not exist"),
+    (["eval", "/nonexistent/run", "--metric", "fid"], "unknown metric 'fid'"),
+    (["config", "digits", "model.generator.hiden=[3]"], "did you mean model.generator.hidden"),
+    (["train", "loss.name=hinge2"], "unknown loss.name 'hinge2'"),
 ]
 
 

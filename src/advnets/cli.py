@@ -163,6 +163,15 @@ def cmd_reproduce(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(ns: argparse.Namespace) -> int:
+    from advnets.config import load_config
+    from advnets.config_reference import reference_text
+
+    source, overrides = _split_source(ns.args)
+    print(reference_text(load_config(source, overrides)), end="")
+    return 0
+
+
 def cmd_presets(ns: argparse.Namespace) -> int:
     from advnets.config import list_presets
 
@@ -245,6 +254,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser(
+        "config",
+        help="every config key of a preset or YAML (with overrides): its value and meaning",
+        description="Print every key of the resolved config with its value and one-line meaning. The open "
+        "sections (data, model.generator, model.discriminator, loss, penalties, transforms, g_objectives, "
+        "eval.metrics) show the keys of the entries the config selects; e.g. `advnets config mnist-paper "
+        "model.discriminator.arch=mlp` shows the mlp family's keys.",
+    )
+    p.add_argument("args", nargs="*", metavar="[SOURCE] [key.sub=value ...]")
+    p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("presets", help="list the presets")
     p.set_defaults(func=cmd_presets)

@@ -30,7 +30,7 @@ PRESET_DIR = Path(__file__).parent / "configs"
 
 @dataclass
 class ModelConfig:
-    z_dim: int = 100
+    z_dim: int = 100  # dimension of G's noise input z
     noise: str = "uniform"  # uniform: U(-sqrt 3, sqrt 3), unit variance (PAPER §1a) | gaussian: N(0, 1)
     # A model family and its own keys: `arch` picks the family (advnets.models.GENERATORS / DISCRIMINATORS), whose
     # options dataclass lists the other keys and their defaults.
@@ -41,7 +41,7 @@ class ModelConfig:
 @dataclass
 class OptimizerConfig:
     name: str = "sgd"  # sgd (classical momentum, PAPER §0) | adam | rmsprop
-    lr: float = 0.1
+    lr: float = 0.1  # learning rate of the first update
     lr_decay: float = 1.000004  # update t uses lr / lr_decay^(t-1) (1 = constant) ...
     lr_min: float = 1e-6  # ... floored here
     momentum: float = 0.5  # sgd: momentum in epoch 1 ...
@@ -54,7 +54,7 @@ class OptimizerConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 1
+    epochs: int = 1  # passes over the training data
     max_steps: int | None = None  # stop after this many G updates even if epochs remain
     update: str = "simultaneous"  # simultaneous: one shared fake batch (the paper's code) | alternating: Alg. 1
     d_steps: int = 1  # k: D updates per G update (alternating only)
@@ -69,9 +69,9 @@ class LogConfig:
     every_steps: int = 50  # metrics line (and the one host sync) every N G updates
     sample_every_steps: int = 500  # sample picture from the fixed latent grid every N G updates
     grid_size: int = 64  # samples in each picture (a square number reads best for image grids)
-    checkpoint_every_epochs: int = 1
+    checkpoint_every_epochs: int = 1  # a checkpoint every N epochs (and always at the end or on Ctrl-C)
     keep_checkpoints: int = 3  # older step checkpoints are removed; `latest` always survives
-    tensorboard: bool = True
+    tensorboard: bool = True  # TensorBoard events in RUN/tb beside metrics.jsonl
     progress: bool = True  # progress bar; off for CI logs (--quiet)
 
 
@@ -86,7 +86,7 @@ class EvalConfig:
 @dataclass
 class RunConfig:
     name: str = "run"  # short description, used in the run folder's name
-    seed: int = 0
+    seed: int = 0  # seeds everything: weights, data order, noise (one seed, one run)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     data: Any = field(default_factory=lambda: {"name": "digits"})  # `name` picks the data set (advnets.data)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -195,6 +195,9 @@ MAPPED = {
     "g_objectives": ("advnets.objectives", "G_OBJECTIVES"),
     "eval.metrics": ("advnets.metrics", "METRICS"),
 }
+
+
+_SELECTOR_KEYS = {f"{path}.{selector}" for path, (_, _, selector) in SELECTED.items()}
 
 
 def _registry(module: str, name: str) -> Any:
@@ -358,6 +361,10 @@ def build_config(
                 if key in MAPPED and OmegaConf.is_list(value):
                     # `eval.metrics=[parzen]` names exactly the entries wanted, each with its defaults.
                     OmegaConf.update(merged, key, {str(n): {} for n in value}, merge=False)
+                elif key in _SELECTOR_KEYS and OmegaConf.select(merged, key) != value:
+                    # Another family (`model.discriminator.arch=mlp`) starts from that family's defaults: the
+                    # keys the preset gave the old family may mean nothing to the new one.
+                    OmegaConf.update(merged, key.rsplit(".", 1)[0], {key.rsplit(".", 1)[1]: value}, merge=False)
                 else:
                     merged = OmegaConf.merge(merged, update)
         cfg = OmegaConf.to_object(merged)

@@ -95,7 +95,7 @@ def non_saturating_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 class BCEOptions:
     """loss keys of `name: ns` and `name: minimax`."""
 
-    name: str = "ns"
+    name: str = "ns"  # ns: G minimises -log D(G(z)) | minimax: G minimises log(1 - D(G(z)))
     d_half: bool = True  # the paper's code averages D's real and fake terms (a 0.5 factor), PAPER §4.3
     real_target: float = 1.0  # D's target for real examples; 0.9 = one-sided label smoothing
 

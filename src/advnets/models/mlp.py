@@ -45,7 +45,7 @@ def _check_widths(prefix: str, hidden: list[int], init_range: float | None) -> N
 class MLPGeneratorOptions:
     """model.generator keys of `arch: mlp`."""
 
-    arch: str = "mlp"
+    arch: str = "mlp"  # generator family: mlp
     hidden: list[int] = field(default_factory=lambda: [1200, 1200])  # units per hidden layer (the paper's MNIST G)
     activation: str = "relu"  # hidden activation: relu | leaky_relu | elu | tanh | sigmoid
     output: str = "sigmoid"  # sigmoid ([0, 1] pixels) | tanh ([-1, 1] pixels) | linear (vectors)
@@ -62,7 +62,7 @@ class MLPGeneratorOptions:
 class MaxoutDiscriminatorOptions:
     """model.discriminator keys of `arch: maxout` (the paper's D)."""
 
-    arch: str = "maxout"
+    arch: str = "maxout"  # discriminator family: maxout | mlp
     hidden: list[int] = field(default_factory=lambda: [240, 240])  # maxout units per hidden layer
     pieces: int = 5  # linear pieces per maxout unit
     input_keep: float = 0.8  # dropout keep-probability on D's input
@@ -80,7 +80,7 @@ class MaxoutDiscriminatorOptions:
 class MLPDiscriminatorOptions:
     """model.discriminator keys of `arch: mlp`."""
 
-    arch: str = "mlp"
+    arch: str = "mlp"  # discriminator family: maxout | mlp
     hidden: list[int] = field(default_factory=lambda: [256])  # units per hidden layer
     activation: str = "leaky_relu"  # hidden activation (slope 0.2 for leaky_relu)
     input_keep: float = 1.0  # dropout keep-probability on D's input (1 = no dropout)
