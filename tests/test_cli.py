@@ -153,10 +153,10 @@ def test_config_lists_every_key_with_its_value_and_meaning():
     assert result.returncode == 0, result.stderr
     lines = {k: " ".join(v.split()) for k, v in (line.split(" = ", 1) for line in result.stdout.splitlines())}
     assert lines["model.discriminator.arch"].startswith("mlp")
-    assert lines["model.discriminator.activation"].startswith("leaky_relu  # hidden activation")
+    assert lines["model.discriminator.activation"].startswith("leaky_relu # hidden activation")
     assert "model.discriminator.pieces" not in lines  # the maxout family's key, not the mlp family's
-    assert lines["train.batch_size"].startswith("100  # real (and fake) examples per D update")
-    assert lines["eval.metrics.parzen.samples"].startswith("10000  # generated samples")
+    assert lines["train.batch_size"].startswith("100 # real (and fake) examples per D update")
+    assert lines["eval.metrics.parzen.samples"].startswith("10000 # generated samples")
     assert "penalties" in lines and "available:" in lines["penalties"]
     # A mistyped key is refused with the closest key and where to see them all.
     bad = cli("train", "mnist-paper", "train.batchsize=5")
