@@ -1,7 +1,7 @@
-"""Speed and accuracy of advnets.metrics.parzen on the paper's full protocol (PAPER.md §2). Not a test.
+"""Speed and accuracy of advnets.metrics.parzen on the paper's full protocol (docs/paper.md §2). Not a test.
 
 The protocol: 10,000 samples as kernel centres, σ chosen from 10 values on 1,000 validation images,
-10,000 test images, d = 784. Data: real MNIST when /work/shared/data/mnist (or --mnist DIR) has it: test
+10,000 test images, d = 784. Data: real MNIST when --mnist DIR (default: a shared/data/mnist folder beside the repository) has it: test
 images t10k, validation train[50000:51000], and as "samples" train[0:10000] plus Gaussian noise (std 0.1,
 clipped to [0, 1]) standing in for a generator. Otherwise uniform [0, 1] pixels of the same shapes.
 

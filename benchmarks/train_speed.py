@@ -1,4 +1,4 @@
-"""Training throughput of the paper's MNIST nets (PAPER.md §1a), against a reference loop in the same run.
+"""Training throughput of the paper's MNIST nets (docs/paper.md §1a), against a reference loop in the same run.
 
     python benchmarks/train_speed.py            # prints a markdown table
     python benchmarks/train_speed.py --steps 50 --out benchmarks/RESULTS.md
@@ -6,7 +6,7 @@
 Rows:
 - advnets Trainer: the whole hot loop (batches by index from an in-memory tensor, schedules, the paper's
   simultaneous update from one shared fake batch, gradients set to None), no hooks.
-- advnets simultaneous_step: one update alone, on a fixed batch.
+- advnets joint_step: the simultaneous update alone, on a fixed batch.
 - reference: the loop most reimplementations write (e.g. PyTorch-GAN style): a D update with detached fakes,
   then a *second* D pass for G's loss, `zero_grad()` filling zeros, torch.optim.SGD. It does more work
   than the paper's update (two D passes over the fakes), so the ratio shows what the paper's shared pass saves.
@@ -25,12 +25,13 @@ import torch
 import torch.nn.functional as F
 
 from advnets.config import load_config
-from advnets.data.images import ImageSet
-from advnets.losses import LOSSES
-from advnets.models import build_discriminator, build_generator
+from advnets.data import ImageKind, ImageSet
+from advnets.losses import build_loss
+from advnets.models import ModelSpec, build_discriminator, build_generator
 from advnets.models.noise import sample_noise
 from advnets.training.optim import ClassicalSGD
-from advnets.training.steps import simultaneous_step
+from advnets.training.parts import Parts
+from advnets.training.steps import joint_step
 from advnets.training.trainer import Trainer
 
 SHAPE = (1, 28, 28)
@@ -66,27 +67,28 @@ def main() -> None:
 
     cfg = load_config("mnist-paper", ["train.epochs=1000", "log.progress=false", "log.tensorboard=false"])
     batch = cfg.train.batch_size
-    trainer = Trainer(cfg, data=fake_mnist(10_000))
+    trainer = Trainer.from_config(cfg, data=fake_mnist(10_000))
 
     def run_trainer(steps: int) -> None:
         trainer.cfg.train.max_steps = trainer.step + steps
         trainer.fit()
 
+    spec = ModelSpec(cfg.model.z_dim, SHAPE, ImageKind("unit"), torch.full(SHAPE, 0.13))
     torch.manual_seed(0)
-    G = build_generator(cfg.model, SHAPE, torch.full((784,), 0.13))
-    D = build_discriminator(cfg.model, SHAPE)
+    G = build_generator(cfg.model.generator, spec)
+    D = build_discriminator(cfg.model.discriminator, spec)
     g_opt, d_opt = ClassicalSGD(G.parameters(), 0.1, 0.5), ClassicalSGD(D.parameters(), 0.1, 0.5)
+    parts = Parts(G, D, g_opt, d_opt, build_loss(cfg.loss))
     real = torch.rand(batch, *SHAPE)
-    loss = LOSSES.get("ns")
 
     def run_step(steps: int) -> None:
         for _ in range(steps):
             z = sample_noise(batch, cfg.model.z_dim, "uniform")
-            simultaneous_step(G, D, loss, real, z, g_opt, d_opt, half=True)
+            joint_step(parts, real, z, step=0)
 
     torch.manual_seed(0)
-    G2 = build_generator(cfg.model, SHAPE, torch.full((784,), 0.13))
-    D2 = build_discriminator(cfg.model, SHAPE)
+    G2 = build_generator(cfg.model.generator, spec)
+    D2 = build_discriminator(cfg.model.discriminator, spec)
     g_sgd = torch.optim.SGD(G2.parameters(), lr=0.1, momentum=0.5)
     d_sgd = torch.optim.SGD(D2.parameters(), lr=0.1, momentum=0.5)
     ones, zeros = torch.ones(batch), torch.zeros(batch)
@@ -109,7 +111,7 @@ def main() -> None:
 
     labels = [
         "reference loop (two D passes, zero_grad, torch SGD)",
-        "advnets simultaneous_step (fixed batch)",
+        "advnets joint_step (the simultaneous update, fixed batch)",
         "advnets Trainer (whole hot loop, no hooks)",
     ]
     rows = list(

@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="score a run's generator with a registered metric (default parzen)")
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--metric", default="parzen", help="metric name (default parzen: PAPER §2)")
+    p.add_argument("--metric", default="parzen", help="metric name (default parzen: docs/paper.md §2)")
     p.add_argument(
         "--samples", type=int, help="generated samples (default: the run's eval.metrics.parzen.samples, 10000)"
     )

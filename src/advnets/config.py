@@ -1,7 +1,7 @@
 """Typed run configuration: nested dataclasses, loaded from YAML with dotted `key.sub=value` overrides.
 
 The fixed sections (train, log, eval, model.z_dim ...) are dataclasses here; their defaults are the paper's update
-(PAPER.md §0). The *open* sections belong to registered entries: `data` (by `data.name`), `model.generator` and
+(docs/paper.md §0). The *open* sections belong to registered entries: `data` (by `data.name`), `model.generator` and
 `model.discriminator` (by `arch`), `loss` (by `name`), and the mapped sections `penalties`, `transforms`,
 `g_objectives` and `eval.metrics` (name -> options). Each entry declares an options dataclass, and resolving a
 config replaces the section's dict by that dataclass, so code reads `cfg.data.split` and the saved config lists
@@ -31,7 +31,7 @@ PRESET_DIR = Path(__file__).parent / "configs"
 @dataclass
 class ModelConfig:
     z_dim: int = 100  # dimension of G's noise input z
-    noise: str = "uniform"  # uniform: U(-sqrt 3, sqrt 3), unit variance (PAPER §1a) | gaussian: N(0, 1)
+    noise: str = "uniform"  # uniform: U(-sqrt 3, sqrt 3), unit variance (docs/paper.md §1a) | gaussian: N(0, 1)
     # A model family and its own keys: `arch` picks the family (advnets.models.GENERATORS / DISCRIMINATORS), whose
     # options dataclass lists the other keys and their defaults.
     generator: Any = field(default_factory=lambda: {"arch": "mlp"})
@@ -40,7 +40,7 @@ class ModelConfig:
 
 @dataclass
 class OptimizerConfig:
-    name: str = "sgd"  # sgd (classical momentum, PAPER §0) | adam | rmsprop
+    name: str = "sgd"  # sgd (classical momentum, docs/paper.md §0) | adam | rmsprop
     lr: float = 0.1  # learning rate of the first update
     lr_decay: float = 1.000004  # update t uses lr / lr_decay^(t-1) (1 = constant) ...
     lr_min: float = 1e-6  # ... floored here

@@ -5,7 +5,7 @@ from logits with softplus, never log(sigmoid(.)): softplus(-l) = -log D and soft
 
 Goodfellow et al. (2014), Eq. 1: D maximises log D(x) + log(1 - D(G(z))); G minimises log(1 - D(G(z)))
 ("minimax", which saturates early in training) or, as Section 3 recommends and the paper's code does, maximises
-log D(G(z)) ("ns", non-saturating). The code averages D's real and fake terms (PAPER.md §0: the 0.5 factor).
+log D(G(z)) ("ns", non-saturating). The code averages D's real and fake terms (docs/paper.md §0: the 0.5 factor).
 
 A registered entry is a builder `options -> Loss`. A `Loss` returns *named terms*: `d_terms` gives "d_loss" (the
 tensor D minimises) and `g_terms` gives "g_loss", each with the loss's own monitoring values (detached), and
@@ -96,7 +96,7 @@ class BCEOptions:
     """loss keys of `name: ns` and `name: minimax`."""
 
     name: str = "ns"  # ns: G minimises -log D(G(z)) | minimax: G minimises log(1 - D(G(z)))
-    d_half: bool = True  # the paper's code averages D's real and fake terms (a 0.5 factor), PAPER §4.3
+    d_half: bool = True  # the paper's code averages D's real and fake terms (a 0.5 factor), docs/paper.md §4.3
     real_target: float = 1.0  # D's target for real examples; 0.9 = one-sided label smoothing
 
     def validate(self, prefix: str) -> None:

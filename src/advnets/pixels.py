@@ -1,8 +1,8 @@
 """Pixel ranges, in one place: the scale images are trained in and the [0, 1] scale they are shown and scored in.
 
 Loaders produce pixels in [0, 1], the scale the paper's code trained and evaluated on (pylearn2 MNIST /255,
-PAPER.md §1a); a tanh generator wants [-1, 1] instead (the MNIST-zeros reproduction, PAPER.md §6). The Parzen
-estimate depends on scale (PAPER.md §4.11), so metrics and pictures convert back with `to_unit_range`.
+docs/paper.md §1a); a tanh generator wants [-1, 1] instead (the MNIST-zeros reproduction, docs/paper.md §6). The Parzen
+estimate depends on scale (docs/paper.md §4.11), so metrics and pictures convert back with `to_unit_range`.
 """
 
 from __future__ import annotations

@@ -210,7 +210,7 @@ def summarise(out: Path, seeds: list[int], base: dict[str, dict[str, Any]], name
         protocol = (
             f"Protocol `{name}`: Parzen-window log-likelihood of {p['n_samples']:,} samples, σ chosen from "
             f"{len(p['sigmas'])} values on {p['n_valid']:,} validation images, mean ± std/√N over "
-            f"{p['n_test']:,} test images, pixels in [0, 1] (PAPER.md §2). The best-validation row picks each "
+            f"{p['n_test']:,} test images, pixels in [0, 1] (docs/paper.md §2). The best-validation row picks each "
             "seed's epoch by its mean *validation* log-likelihood, never by the test score.\n\n"
         )
     (out / "RESULTS.md").write_text("# paper-mnist reproduction\n\n" + protocol + table)

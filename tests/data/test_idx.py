@@ -376,7 +376,7 @@ def test_real_mnist():
     all_zeros = load_images(
         DataConfig(name="mnist", root=str(SHARED_MNIST), download=False, split="trainval", classes=[0])
     )
-    assert len(all_zeros) == 5923  # PAPER.md §6: the mnist-zeros experiment used all of them
+    assert len(all_zeros) == 5923  # docs/paper.md §6: the mnist-zeros experiment used all of them
 
 
 FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")

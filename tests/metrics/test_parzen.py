@@ -1,4 +1,4 @@
-"""Parzen-window log-likelihood (PAPER.md §2): closed forms, a float64 brute force, σ selection and scale."""
+"""Parzen-window log-likelihood (docs/paper.md §2): closed forms, a float64 brute force, σ selection and scale."""
 
 import json
 import math
@@ -291,7 +291,7 @@ def test_symmetric_range_gives_the_unit_range_score():
 
 
 def test_raw_symmetric_data_loses_d_log_2():
-    # The pitfall of PAPER.md §4 item 11. Stretching every coordinate by 2 ([0,1] -> [-1,1]) with σ stretched
+    # The pitfall of docs/paper.md §4 item 11. Stretching every coordinate by 2 ([0,1] -> [-1,1]) with σ stretched
     # too leaves every kernel term exp(−‖x − s‖²/2σ²) unchanged, but the normaliser d·log(σ√(2π)) grows by
     # d·ln 2: a density over a space 2^d times larger is 2^d times smaller. For MNIST that is 543 nats.
     rng = np.random.default_rng(6)

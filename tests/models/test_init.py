@@ -1,4 +1,4 @@
-"""Initialisation: pylearn2 irange and the output bias from pixel marginals (PAPER.md §0, §1a)."""
+"""Initialisation: pylearn2 irange and the output bias from pixel marginals (docs/paper.md §0, §1a)."""
 
 import math
 

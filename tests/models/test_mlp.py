@@ -1,4 +1,4 @@
-"""The fully connected G and Ds: layer order, dropout placement and scaling, shapes (PAPER.md §0, §1a, §6)."""
+"""The fully connected G and Ds: layer order, dropout placement and scaling, shapes (docs/paper.md §0, §1a, §6)."""
 
 import pytest
 import torch

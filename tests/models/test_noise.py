@@ -1,4 +1,4 @@
-"""The noise prior: unit-variance uniform (PAPER.md §1a) and standard normal."""
+"""The noise prior: unit-variance uniform (docs/paper.md §1a) and standard normal."""
 
 import math
 

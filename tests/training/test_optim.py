@@ -34,7 +34,7 @@ def test_lr_decays_per_update_with_a_floor():
     assert lr_at(cfg, 1) == pytest.approx(0.1)
     assert lr_at(cfg, 2) == pytest.approx(0.1 / 1.000004)
     assert lr_at(cfg, 50_001) == pytest.approx(0.1 * 1.000004**-50_000)
-    assert lr_at(cfg, 50_001) / 0.1 == pytest.approx(0.8187, abs=1e-4)  # the "x0.819 after 50k" of PAPER §0
+    assert lr_at(cfg, 50_001) / 0.1 == pytest.approx(0.8187, abs=1e-4)  # the "x0.819 after 50k" of docs/paper.md §0
     assert lr_at(cfg, 3_000_000) == pytest.approx(1e-6)  # floored
     assert lr_at(OptimizerConfig(lr_decay=1.0), 10_000) == pytest.approx(0.1)
 

@@ -3,7 +3,7 @@
 DATASETS is the only place data set names live. An entry is `load(options, split) -> DataSet`, registered with
 its options dataclass (the `data.*` keys it accepts). Image sets share `ImageDataOptions` and `image_source`,
 which keep `data.classes` and scale pixels to `data.pixel_range`; splits and scaling follow the paper's code
-(PAPER.md §1a). A vector data set (a toy lab) registers its own options and returns a `VectorSet`.
+(docs/paper.md §1a). A vector data set (a toy lab) registers its own options and returns a `VectorSet`.
 """
 
 from __future__ import annotations

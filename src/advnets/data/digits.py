@@ -1,7 +1,7 @@
 """scikit-learn's bundled 8x8 handwritten digits: a small stand-in for MNIST that needs no download.
 
 1797 images of 8x8 pixels with values 0..16 (the UCI optdigits test set, as `sklearn.datasets.load_digits()`
-ships it), scaled /16 into [0, 1] as MNIST's /255 is (Goodfellow et al. 2014, ../shared/PAPER.md §1a). Splits
+ships it), scaled /16 into [0, 1] as MNIST's /255 is (Goodfellow et al. 2014, docs/paper.md §1a). Splits
 are fixed slices of sklearn's order, like MNIST's train/valid/test.
 """
 

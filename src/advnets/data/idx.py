@@ -1,6 +1,6 @@
 """MNIST and Fashion-MNIST from the standard IDX files: where they are found, checksums, download, parsing.
 
-Splits follow the paper's code (Goodfellow et al. 2014 as in ../shared/PAPER.md §1a, pylearn2's MNIST):
+Splits follow the paper's code (Goodfellow et al. 2014 as in docs/paper.md §1a, pylearn2's MNIST):
 train = train[0:50000], valid (the monitoring set) = train[50000:60000], test = the 10k test set; pixels /255
 into [0, 1], not binarised. Fashion-MNIST (Xiao et al. 2017) has the same layout and is split the same way.
 
@@ -66,7 +66,7 @@ class IdxSource:
     system_folders: tuple[Path, ...] = ()  # where an OS package installs the files
 
 
-# train[0:50000] / train[50000:60000] / t10k, PAPER.md §1a; trainval = train[0:60000].
+# train[0:50000] / train[50000:60000] / t10k, docs/paper.md §1a; trainval = train[0:60000].
 PAPER_SPLITS = {
     "train": IdxSplit("train", 0, 50000),
     "valid": IdxSplit("train", 50000, 60000),
@@ -74,7 +74,7 @@ PAPER_SPLITS = {
     "trainval": IdxSplit("train", 0, 60000),  # all official training images, for experiments that used them
 }
 
-# Official checksums: ../shared/data/mnist/README.md (also pinned by torchvision and tensorflow-datasets).
+# Official checksums, listed for users in docs/data.md (also pinned by torchvision and tensorflow-datasets).
 MNIST = IdxSource(
     name="mnist",
     parts={

@@ -55,7 +55,7 @@ METRICS: Registry[Metric] = Registry("metric")
 # ------------------------------------------------------------------------------------------------ parzen
 @dataclass
 class ParzenOptions:
-    """eval.metrics.parzen keys (PAPER.md §2)."""
+    """eval.metrics.parzen keys (docs/paper.md §2)."""
 
     samples: int = 10000  # generated samples as kernel centres (the paper: 10,000)
     valid: int = 1000  # validation images that choose sigma (the paper: the first 1,000)
@@ -82,7 +82,7 @@ def _parzen_protocol(options: ParzenOptions, references: dict[str, DataSet]) -> 
 
 def _parzen_compute(options: ParzenOptions, inputs: MetricInputs) -> dict[str, Any]:
     if not isinstance(inputs.kind, ImageKind):
-        raise UserError("the parzen metric scores images (PAPER.md §2); this run's data are not images")
+        raise UserError("the parzen metric scores images (docs/paper.md §2); this run's data are not images")
     n_valid, n_test = _parzen_counts(options, inputs.references)
     result = parzen_score(
         inputs.sample(options.samples),

@@ -1,6 +1,6 @@
 """Parzen-window log-likelihood of generated samples, the metric of Goodfellow et al. (2014) Table 1.
 
-Follows the authors' `parzen_ll.py` (PAPER.md §2): the N generated samples s_j are the centres of an isotropic
+Follows the authors' `parzen_ll.py` (docs/paper.md §2): the N generated samples s_j are the centres of an isotropic
 Gaussian kernel density, and a point x of dimension d scores
 
     log p̂(x) = logmeanexp_j(−‖x − s_j‖² / 2σ²) − d·log(σ·√(2π)).
@@ -8,7 +8,7 @@ Gaussian kernel density, and a point x of dimension d scores
 σ is the grid value (default the paper's `logspace(-1, 0, 10)`) with the highest mean log p̂ on validation
 images; the reported figure is the mean over test images ± std/√N_test (numpy std, ddof=0).
 
-The score depends on the pixel scale (PAPER.md §4 item 11): a density in a space stretched by a factor k is
+The score depends on the pixel scale (docs/paper.md §4 item 11): a density in a space stretched by a factor k is
 k^-d times smaller, so [-1, 1] pixels would lose d·ln 2 ≈ 543 nats on MNIST. `parzen_score` therefore takes
 images in a named pixel range and always evaluates in [0, 1].
 
@@ -273,7 +273,7 @@ class ParzenResult:
 
     name: str
     mean: float  # mean test log-likelihood, nats
-    se: float  # std/√n_test, numpy std with ddof=0 (PAPER.md §2)
+    se: float  # std/√n_test, numpy std with ddof=0 (docs/paper.md §2)
     sigma: float  # the bandwidth chosen on the validation set
     sigmas: list[float]  # the grid σ was chosen from
     valid_means: list[float]  # mean validation log-likelihood per grid σ
@@ -294,7 +294,7 @@ class ParzenResult:
         )
 
 
-PAPER_VALID, PAPER_TEST = 1000, 10000  # validation images that choose σ, test images scored (PAPER.md §2)
+PAPER_VALID, PAPER_TEST = 1000, 10000  # validation images that choose σ, test images scored (docs/paper.md §2)
 
 
 def protocol_name(
@@ -302,7 +302,7 @@ def protocol_name(
 ) -> str:
     """parzen10k for 10,000 samples, parzen500 for 500: the sample count is part of the metric's name. A σ grid
     other than the paper's is named too (parzen10k-sigma30[0.1-0.4]), since σ moves the score by many nats
-    near the optimum and scores from different grids must not be compared as one (PAPER.md §7); so are
+    near the optimum and scores from different grids must not be compared as one (docs/paper.md §7); so are
     validation and test counts other than the paper's 1,000 and 10,000 (parzen10k-valid200-test197)."""
     name = f"parzen{n_samples // 1000}k" if n_samples % 1000 == 0 else f"parzen{n_samples}"
     grid = _sigma_array(sigmas)
@@ -336,7 +336,7 @@ def _check_range(name: str, unit: torch.Tensor, pixel_range: str) -> None:
             raise UserError(
                 f"{name} images are outside the declared pixel_range={pixel_range!r} (rescaled to [0, 1] "
                 f"they span [{lo:.3g}, {hi:.3g}]); pass the range the images are in (unit = [0, 1], "
-                "symmetric = [-1, 1]) or rescale them: the Parzen score depends on the scale (PAPER.md §4)"
+                "symmetric = [-1, 1]) or rescale them: the Parzen score depends on the scale (docs/paper.md §4)"
             )
 
 
@@ -351,7 +351,7 @@ def parzen_score(
     device: str | torch.device | None = None,
     progress: bool = False,
 ) -> ParzenResult:
-    """The paper's Parzen protocol: σ chosen on `valid`, mean ± SE of log p̂ on `test` (PAPER.md §2).
+    """The paper's Parzen protocol: σ chosen on `valid`, mean ± SE of log p̂ on `test` (docs/paper.md §2).
 
     samples, valid and test are images [N, C, H, W] or flat [N, d] in `pixel_range` ("unit" = [0, 1],
     "symmetric" = [-1, 1]); all are flattened and rescaled to [0, 1] here. `seed` is only recorded.

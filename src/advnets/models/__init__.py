@@ -3,7 +3,7 @@
 A family is registered with its options dataclass (the keys it accepts under model.generator / model.discriminator,
 with their defaults) and a `ModelFamily`: `build(options, spec)` constructs the module with PyTorch's default init;
 `init(module, options, spec)`, when given, re-initialises a freshly built module (the paper's pylearn2 configs:
-U(-r, r) weights and zero biases, G's output bias from the data's marginals; PAPER.md §0). Loading a checkpoint
+U(-r, r) weights and zero biases, G's output bias from the data's marginals; docs/paper.md §0). Loading a checkpoint
 builds without init. Paper-specific initialisations are off by default and switched on by the paper's presets.
 """
 

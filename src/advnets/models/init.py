@@ -1,4 +1,4 @@
-"""Weight initialisation as the paper's pylearn2 configs set it (PAPER.md §0 "Initialisation").
+"""Weight initialisation as the paper's pylearn2 configs set it (docs/paper.md §0 "Initialisation").
 
 `irange` r: every weight ~ U(-r, r) and biases 0. `init_sigmoid_bias_from_marginals`: G's output bias is the
 inverse output nonlinearity of the per-pixel training mean, so an untrained G already emits the mean image

@@ -1,7 +1,7 @@
 """Building blocks shared by the fully connected nets: Maxout and the named hidden activations.
 
 Maxout follows Goodfellow et al. (2013), "Maxout Networks", as pylearn2's `models/maxout.py` ran it for the
-GAN paper's discriminators (PAPER.md §0): one dense layer of units * pieces outputs, then each unit takes the
+GAN paper's discriminators (docs/paper.md §0): one dense layer of units * pieces outputs, then each unit takes the
 max over a *contiguous* group of `pieces` outputs (unit j uses columns j*pieces ... j*pieces + pieces - 1).
 """
 

@@ -1,4 +1,4 @@
-"""Fully connected generator and discriminators of Goodfellow et al. (2014), PAPER.md §0 and §1a.
+"""Fully connected generator and discriminators of Goodfellow et al. (2014), docs/paper.md §0 and §1a.
 
 G: z -> [Linear -> activation] * len(hidden) -> Linear -> output nonlinearity, reshaped to the image shape.
    The paper's MNIST G is 100 -> 1200 ReLU -> 1200 ReLU -> 784 sigmoid, without dropout.
@@ -6,7 +6,7 @@ D: flatten -> [Dropout -> hidden layer] * len(hidden) -> Dropout -> Linear(., 1)
    sigmoid: the losses apply it stably). pylearn2's `dropout_fprop` drops the input of *every* D layer, the
    logit layer included: keep 0.8 on the image, 0.5 after that, with inverted scaling 1/keep.
    nn.Dropout(p = 1 - keep) does exactly that; a keep of 1.0 adds no module. The paper's MNIST D uses
-   Maxout(240 units, 5 pieces) hidden layers; MLPDiscriminator swaps in Linear + activation (PAPER.md §6,
+   Maxout(240 units, 5 pieces) hidden layers; MLPDiscriminator swaps in Linear + activation (docs/paper.md §6,
    MNIST zeros: 784 -> 256 LeakyReLU -> 1).
 
 These modules build with PyTorch's default init; `advnets.models.build_*` apply the config's init.
@@ -168,7 +168,7 @@ class _DropoutDiscriminator(nn.Module):
         for i, layer in enumerate(hidden_layers):
             layers += [*_dropout(input_keep if i == 0 else hidden_keep), layer]
         self.hidden = nn.Sequential(*layers)
-        # The logit layer's input is dropped like every other D layer's (PAPER.md §0); with no hidden layers
+        # The logit layer's input is dropped like every other D layer's (docs/paper.md §0); with no hidden layers
         # it is the image itself, so it gets the input keep.
         head_keep = hidden_keep if hidden_layers else input_keep
         self.head = nn.Sequential(*_dropout(head_keep), nn.Linear(hidden_width, 1))

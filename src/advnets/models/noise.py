@@ -1,4 +1,4 @@
-"""The noise prior p_z fed to G's first layer (PAPER.md §0, §1a; Goodfellow et al. 2014, Section 5).
+"""The noise prior p_z fed to G's first layer (docs/paper.md §0, §1a; Goodfellow et al. 2014, Section 5).
 
 The paper's MNIST model used uniform noise with unit variance, U(-sqrt 3, sqrt 3), not U(-1, 1); its other
 models used N(0, 1).

@@ -1,8 +1,8 @@
 """Evaluation during training: every metric in `eval.metrics`, every `eval.every_epochs` epochs, through the metric
 registry. Each score is appended to eval.jsonl with its protocol name and drawn per epoch in `<metric>.png`. A
-course report plotted exactly such a curve and saw it fall when the generator collapsed (PAPER.md §6).
+course report plotted exactly such a curve and saw it fall when the generator collapsed (docs/paper.md §6).
 
-The authors' lab picked stopping points by validation Parzen likelihood (PAPER.md §7), so for a metric with a
+The authors' lab picked stopping points by validation Parzen likelihood (docs/paper.md §7), so for a metric with a
 validation score the checkpoint of the epoch with the best *validation* score so far is kept as
 `checkpoints/best-<protocol>.pt` (never chosen on the test set), for `advnets eval --checkpoint` later.
 """

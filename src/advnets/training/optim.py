@@ -1,4 +1,4 @@
-"""Optimisers and the paper's schedules (PAPER.md §0).
+"""Optimisers and the paper's schedules (docs/paper.md §0).
 
 The paper's code uses classical momentum, v <- mu*v - lr*g; theta <- theta + v. PyTorch's SGD instead keeps
 v <- mu*v + g and steps by lr*v, which differs whenever lr changes between updates (it does: every update divides

@@ -1,5 +1,5 @@
 """One training update each: `d_step`, `g_step` (Algorithm 1 of the paper) and `joint_step` (the paper code's
-simultaneous update, PAPER.md §0). They return detached monitoring tensors and never synchronise with the host.
+simultaneous update, docs/paper.md §0). They return detached monitoring tensors and never synchronise with the host.
 
 Every step runs the same pipeline from the parts (advnets.training.parts): the input transforms make what D sees,
 D emits logits, the bound loss gives named terms, the penalties add to D's loss, the G objectives to G's, and the

@@ -4,7 +4,7 @@ An iteration is what the step counter counts (one G update). A rule is a functio
 (`Loop`: the next real batch, noise, and the bookkeeping that counts an update and sets its learning rate), so
 the trainer composes parts and never branches on a mode string.
 
-- simultaneous: the paper's code (PAPER.md §0): one real batch, one shared fake batch, both players updated at
+- simultaneous: the paper's code (docs/paper.md §0): one real batch, one shared fake batch, both players updated at
   once from the same D pass.
 - alternating: Algorithm 1 of the paper: k = train.d_steps D updates, each on a fresh real batch, then one G
   update on a fresh fake batch of train.g_batch_size.
