@@ -134,3 +134,15 @@ def test_open_sections_resolve_to_their_entries_options_and_round_trip():
         "init_range": None,
     }
     assert build_config(base=saved) == cfg
+
+
+def test_the_committed_reproductions_run_folders_still_load():
+    from pathlib import Path
+
+    from advnets.runs.run_dir import load_run_config
+
+    root = Path(__file__).resolve().parents[1] / "reproductions"
+    for run in sorted(root.glob("*/seed-*")):
+        cfg = load_run_config(run)
+        assert cfg.eval.metrics["parzen"].samples == 10000 and cfg.eval.every_epochs == 5, run
+        assert cfg.model.generator.bias_from_marginals and cfg.model.discriminator.init_range == 0.005

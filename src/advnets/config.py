@@ -325,8 +325,24 @@ def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
         parzen = {new: old_eval[old] for old, new in _OLD_PARZEN_KEYS.items() if old in old_eval}
         new_eval["every_epochs"] = old_eval.get("parzen_every_epochs", 0)
         new_eval["metrics"] = {**(old_eval.get("metrics") or {}), "parzen": parzen}
-        raw = {**raw, "eval": new_eval}
+        raw = {**raw, "eval": new_eval, "model": _family_keys_only(raw.get("model"))}
     return raw
+
+
+def _family_keys_only(model: Any) -> Any:
+    """The flat model sections of earlier versions held every key of every family (a maxout D saved an
+    `activation`, an mlp D `pieces`), all unused by the other family; keep each family's own keys."""
+    if not isinstance(model, dict):
+        return model
+    model = dict(model)
+    for part in ("generator", "discriminator"):
+        module, registry_name, selector = SELECTED[f"model.{part}"]
+        section = model.get(part)
+        registry = _registry(module, registry_name)
+        if isinstance(section, dict) and section.get(selector) in registry:
+            keep = set(_field_names(registry.options(section[selector]))) | {selector}
+            model[part] = {k: v for k, v in section.items() if k in keep}
+    return model
 
 
 def upgrade_override(item: str) -> list[str]:

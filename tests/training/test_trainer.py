@@ -52,6 +52,22 @@ def test_resume_accepts_longer_schedule_and_refuses_model_changes():
     assert changed_keys({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}}) == ["a.c"]
 
 
+def test_a_checkpoint_saved_in_the_earlier_config_layout_resumes():
+    cfg = tiny_config("eval.every_epochs=3", "eval.metrics.parzen.samples=100")
+    old = _d(cfg)
+    parzen = old["eval"]["metrics"]["parzen"]
+    old["eval"] = {
+        "parzen_every_epochs": 3,
+        **{f"parzen_{k}": v for k, v in parzen.items()},
+        "seed": old["eval"]["seed"],
+    }
+    old["model"]["discriminator"]["activation"] = "leaky_relu"  # every family's keys were saved then
+    del old["loss"]["real_target"]  # a key added since
+    check_resumable(old, cfg)
+    with pytest.raises(UserError, match="model.discriminator.pieces"):
+        check_resumable(old, tiny_config("eval.every_epochs=3", "eval.metrics.parzen.samples=100", "model.discriminator.pieces=3"))
+
+
 def _d(cfg):
     from advnets.config import to_dict
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from advnets import __version__
-from advnets.config import RunConfig, to_dict
+from advnets.config import RunConfig, build_config, to_dict
 from advnets.data import DataSet
 from advnets.errors import UserError
 from advnets.models.noise import sample_noise
@@ -241,6 +241,7 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
 
 def check_resumable(saved: dict[str, Any], new: RunConfig) -> None:
     """Refuse a resume whose config changes anything but the schedule's length, logging or device."""
+    saved = to_dict(build_config(base=saved))  # in today's layout, with today's defaults for new keys
     bad = [
         k
         for k in changed_keys(saved, to_dict(new))
