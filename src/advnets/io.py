@@ -1,4 +1,5 @@
-"""The one place where advnets writes files that must never be seen half-written, and reads JSON lines.
+"""Safe writes for run folders, in one place: files replaced atomically, lines appended whole, and the JSON-lines
+reader.
 
 `atomic_write` writes into a temporary sibling and renames it over the target (`os.replace` is atomic within one
 file system), so a crash, a full disk or a reader polling a run folder sees the old file or the new one, never a
@@ -126,18 +127,23 @@ def write_text(path: Path, text: str, *, durable: bool = False) -> None:
 
 
 def append_jsonl(path: Path, record: dict) -> None:
-    """Append `record` as one JSON line to `path`.
+    """Append `record` as one JSON line to `path`."""
+    append_text(path, json.dumps(record) + "\n")
 
-    A crash mid-line leaves a torn last line; a newline is added first then, so that the new record does not
-    glue onto it (read_jsonl skips the torn one)."""
-    line = (json.dumps(record) + "\n").encode()
+
+def append_text(path: Path, text: str) -> None:
+    """Append `text` (whole lines, ending in a newline) to `path`.
+
+    A crash mid-line leaves a torn last line; a newline is added first then, so that the new text does not glue
+    onto it (read_jsonl skips the torn line)."""
+    data = text.encode()
     try:
         with open(path, "a+b") as f:
             if f.seek(0, os.SEEK_END):
                 f.seek(-1, os.SEEK_END)
                 if f.read(1) != b"\n":
-                    line = b"\n" + line
-            f.write(line)  # one write, so that a reader sees the line whole or torn, never interleaved
+                    data = b"\n" + data
+            f.write(data)  # one write, so that a reader sees the line whole or torn, never interleaved
     except OSError as err:
         failure = write_failure(path, err)
         if failure is None:
