@@ -180,3 +180,10 @@ def test_reproduce_locks_its_folder(tmp_path, live_pid):
     with pytest.raises(UserError, match=f"in use by pid {live_pid}"):
         reproduce("paper-mnist", out, seeds=1, epochs=1, extra=TINY)
     assert sorted(p.name for p in out.iterdir()) == [".lock"]
+
+
+def test_sample_reads_a_run_in_use(run, live_pid, tmp_path):
+    write_lock(run, live_pid)  # sample and eval only read a run: they take no lock and mind no one's
+    assert is_run_dir(run)
+    assert cli.main(["sample", str(run), "-n", "4", "-o", str(tmp_path / "grid.png")]) == 0
+    assert json.loads((run / ".lock").read_text())["pid"] == live_pid

@@ -136,8 +136,8 @@ def _refuse_or_take_over(run_dir: Path, lock: Path, text: str, holder: dict[str,
         return  # another process took it over first
     if aside.read_text(errors="replace") != text:
         try:
-            os.link(aside, lock)
-        except FileExistsError:
+            os.link(aside, lock)  # put it back, unless yet another process has locked the folder meanwhile
+        except OSError:
             pass
         aside.unlink()
         return
@@ -150,6 +150,8 @@ def _refuse_or_take_over(run_dir: Path, lock: Path, text: str, holder: dict[str,
 
 
 def _alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there; the user decides instead
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
