@@ -8,7 +8,6 @@ a comment shows none. Open sections list the keys of the entry the config select
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
 import io
 import tokenize
@@ -18,10 +17,17 @@ import yaml
 
 from advnets.config import RunConfig
 
+_COMMENTS: dict[type, dict[str, str]] = {}
 
-@functools.lru_cache(maxsize=None)
+
 def field_comments(cls: type) -> dict[str, str]:
     """Field name -> the trailing comment on its line, for a dataclass and its bases."""
+    if cls not in _COMMENTS:
+        _COMMENTS[cls] = _read_comments(cls)
+    return _COMMENTS[cls]
+
+
+def _read_comments(cls: type) -> dict[str, str]:
     comments: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         if not dataclasses.is_dataclass(klass):

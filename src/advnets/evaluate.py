@@ -7,7 +7,6 @@ appended to the run's `eval.jsonl`; `metric_figure` draws one protocol's records
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from torch import nn
 from advnets.config import RunConfig, resolve_options
 from advnets.data import DataSet, load_data
 from advnets.data.dataset import Kind
+from advnets.io import append_jsonl, read_jsonl
 from advnets.metrics import METRICS, Metric, MetricInputs
 from advnets.models.sampling import generate
 
@@ -62,8 +62,7 @@ def evaluate(
 
 
 def append_eval(run_dir: Path, record: dict[str, Any]) -> None:
-    with open(run_dir / EVALS, "a") as f:
-        f.write(json.dumps(record) + "\n")
+    append_jsonl(run_dir / EVALS, record)
 
 
 def read_evals(
@@ -71,10 +70,8 @@ def read_evals(
 ) -> list[dict[str, Any]]:
     """The run's eval.jsonl records, of protocol `name` if given; `training_only` keeps those written during
     training, dropping `advnets eval` ones (which name the checkpoint they scored)."""
-    from advnets.reporting.figures import read_metrics
-
     path = run_dir / EVALS
-    records = read_metrics(path) if path.exists() else []
+    records = read_jsonl(path) if path.exists() else []
     return [
         r
         for r in records

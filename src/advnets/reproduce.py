@@ -31,10 +31,12 @@ from advnets.config import RunConfig, load_config
 from advnets.data import DataSet, load_data
 from advnets.errors import UserError
 from advnets.evaluate import metric_options, read_evals, reference_data
+from advnets.io import write_text
 from advnets.metrics import METRICS, ParzenOptions
 from advnets.metrics.parzen import parzen_score
 from advnets.reporting.figures import plot_metric_curve
 from advnets.runs.checkpoint import LATEST, latest_checkpoint, load_checkpoint
+from advnets.runs.lock import run_lock
 from advnets.runs.run_dir import is_run_dir
 from advnets.runs.session import resume, train
 
@@ -162,9 +164,7 @@ def baselines(out: Path, cfg: RunConfig, *, seed: int = 0) -> dict[str, dict[str
             centres, valid, test, pixel_range=cfg.data.pixel_range, sigmas=options.grid(), seed=seed
         )
         results[label] = result.as_dict()
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    tmp.replace(cache)
+    write_text(cache, json.dumps(results, indent=2) + "\n")
     return results
 
 
@@ -251,22 +251,24 @@ def reproduce(
     if seeds <= 0 or epochs <= 0 or eval_every <= 0 or jobs <= 0:
         raise UserError("--seeds, --epochs, --eval-every and --jobs must be positive")
     out.mkdir(parents=True, exist_ok=True)
-    preset = TARGETS[target]
-    configs = [seed_config(preset, seed, epochs, eval_every, extra or []) for seed in range(seeds)]
-    cfg = configs[0]
-    name = parzen_protocol(cfg)[2]
-    # Baselines first (minutes, not hours): every partial table written below already has them.
-    base = baselines(out, cfg) if with_baselines else {}
-    finished: list[int] = []
+    # Held by this process for the whole reproduction; each seed's train or resume also locks its run folder.
+    with run_lock(out):
+        preset = TARGETS[target]
+        configs = [seed_config(preset, seed, epochs, eval_every, extra or []) for seed in range(seeds)]
+        cfg = configs[0]
+        name = parzen_protocol(cfg)[2]
+        # Baselines first (minutes, not hours): every partial table written below already has them.
+        base = baselines(out, cfg) if with_baselines else {}
+        finished: list[int] = []
 
-    def on_done(seed: int) -> None:  # partial results survive an interruption
-        finished.append(seed)
-        summarise(out, sorted(finished), base, name)
+        def on_done(seed: int) -> None:  # partial results survive an interruption
+            finished.append(seed)
+            summarise(out, sorted(finished), base, name)
 
-    if jobs == 1:
-        for seed_cfg in configs:
-            run_seed(out, seed_cfg, quiet)
-            on_done(seed_cfg.seed)
-    else:
-        run_seeds_in_parallel(out, configs, min(jobs, seeds), quiet, on_done)
-    return summarise(out, list(range(seeds)), base, name)
+        if jobs == 1:
+            for seed_cfg in configs:
+                run_seed(out, seed_cfg, quiet)
+                on_done(seed_cfg.seed)
+        else:
+            run_seeds_in_parallel(out, configs, min(jobs, seeds), quiet, on_done)
+        return summarise(out, list(range(seeds)), base, name)

@@ -4,10 +4,11 @@ import pickle
 import pytest
 import torch
 
+from advnets import cli
 from advnets.errors import UserError
 from advnets.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from advnets.training.trainer import Trainer
-from tests.conftest import tiny_config
+from tests.conftest import TINY, tiny_config
 
 
 def run(cfg, state=None):
@@ -97,3 +98,27 @@ def test_truncated_and_foreign_files_give_clear_errors(tmp_path):
         load_checkpoint(other)
     with pytest.raises(UserError, match="no checkpoint"):
         latest_checkpoint(tmp_path / "nothing")
+
+
+def test_the_latest_pointer_loads_the_checkpoint_it_names(tmp_path):
+    for step in (1, 2):
+        save_checkpoint(
+            tmp_path, f"step-{step:07d}.pt", {"format": "advnets-checkpoint", "step": step}, keep=2
+        )
+    assert load_checkpoint(tmp_path / "latest")["step"] == 2
+    (tmp_path / "latest").write_text("step-0000009.pt\n")
+    with pytest.raises(UserError, match=r"latest names step-0000009\.pt, which is missing"):
+        load_checkpoint(tmp_path / "latest")
+    (tmp_path / "latest").write_text("")
+    with pytest.raises(UserError, match="does not name a checkpoint file"):
+        load_checkpoint(tmp_path / "latest")
+
+
+def test_sample_accepts_checkpoint_latest(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(["train", "--out", str(run), *TINY, "train.max_steps=3", "--quiet"]) == 0
+    grid, pointer = tmp_path / "grid.png", run / "checkpoints" / "latest"
+    assert cli.main(["sample", str(run), "-o", str(grid), "--checkpoint", str(pointer)]) == 0, (
+        capsys.readouterr()
+    )
+    assert grid.is_file()

@@ -1,22 +1,17 @@
 """Figures of a run: sample grids (the paper's Fig. 2 shows fair random samples as a grid), training curves
 (G and D losses, and the mean D(x) / D(G(z)) that should both approach the equilibrium D = 1/2 of Fig. 1d),
-metric curves such as the Parzen log-likelihood of Table 1 per epoch, and the JSON-lines reader behind them.
+metric curves such as the Parzen log-likelihood of Table 1 per epoch (`read_metrics`, the JSON-lines reader of
+advnets.io, reads the records they are drawn from).
 
-Every PNG is written atomically (a temporary file in the same folder, then `os.replace`) so that a crash or
-a reader polling the run folder never sees a half-written figure. Plots use `matplotlib.figure.Figure` with
-the Agg canvas directly rather than pyplot: no global figure registry to leak memory over a long run, no
-backend state.
+Every PNG is written with `advnets.io.atomic_write` (a temporary file in the same folder, then `os.replace`) so
+that a crash or a reader polling the run folder never sees a half-written figure; no fsync, since figures are
+redrawn from metrics.jsonl. Plots use `matplotlib.figure.Figure` with the Agg canvas directly rather than
+pyplot: no global figure registry to leak memory over a long run, no backend state.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import os
-import secrets
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +24,7 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from advnets.errors import UserError
+from advnets.io import atomic_write, read_jsonl
 from advnets.losses import PROBABILITY_PANEL, MonitorPanel
 from advnets.pixels import PIXEL_RANGES, to_unit_range
 
@@ -99,64 +95,11 @@ def image_grid(
 def save_image_grid(images: torch.Tensor, path: str | Path, **kw: Any) -> None:
     """`image_grid(images, **kw)` written as a PNG to `path` atomically; makes the parent folders."""
     picture = image_grid(images, **kw)
-    _write_atomic(Path(path), lambda f: picture.save(f, format="PNG"))
+    atomic_write(Path(path), lambda f: picture.save(f, format="PNG"))
 
 
-def _write_atomic(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    # The temporary file sits in the same folder so os.replace is a rename on one file system (atomic). No
-    # fsync: figures are redrawn from metrics.jsonl, so surviving a power cut is not worth a flush per figure.
-    # Not tempfile.mkstemp: its files are mode 0600, and the figure should get the usual umask-based mode.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-# ------------------------------------------------------------------------------------------- metrics reader
-def read_metrics(path: str | Path) -> list[dict]:
-    """Read a JSON-lines file (metrics.jsonl, eval.jsonl) into a list of dicts, in file order.
-
-    A last line without its newline that does not parse is a record cut off by a crash (or still being
-    written) and is skipped silently. A bad line elsewhere (typically a cut-off record that a resumed run
-    appended to) is skipped with one warning naming the line numbers: losing one record is better than a
-    figure, or the training run drawing it, failing. Blank lines are ignored.
-    """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(
-            f"no metrics file at {path}; pass the metrics.jsonl or eval.jsonl of a run folder"
-        ) from None
-    lines = data.split(b"\n")
-    # After a final newline split() yields an empty last item; otherwise the last item is unterminated.
-    unterminated = len(lines) - 1 if lines[-1].strip() else None
-    records: list[dict] = []
-    bad: list[int] = []
-    for index, raw in enumerate(lines):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            record = None
-        if isinstance(record, dict):
-            records.append(record)
-        elif index != unterminated:
-            bad.append(index + 1)
-    if bad:
-        shown = ", ".join(map(str, bad[:10])) + (", ..." if len(bad) > 10 else "")
-        warnings.warn(
-            f"{path}: skipped {len(bad)} line(s) that are not JSON objects (line {shown}); "
-            "they are usually records cut off by a crash",
-            stacklevel=2,
-        )
-    return records
+# The JSON-lines reader lives in advnets.io; this name stays for the callers that plot what it reads.
+read_metrics = read_jsonl
 
 
 # ----------------------------------------------------------------------------------------------------- plots
@@ -352,5 +295,5 @@ def _finish(ax: Axes) -> None:
 
 def _save_figure(fig: Figure, path: Path) -> None:
     # Fixed figure size and no bbox_inches="tight", so the PNG is always figsize * DPI pixels.
-    _write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
     fig.clear()  # drop the artists now rather than whenever the garbage collector gets to the figure

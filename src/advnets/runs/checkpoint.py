@@ -2,64 +2,69 @@
 
 A checkpoint is one `torch.save`d dict of tensors and plain data: G, D, both optimisers, the step and update
 counters, the data cursor, every RNG state, the resolved config and the package version. It is written to a
-temporary file in the same folder, fsynced and renamed, and only then does `latest` (a small text file naming the
-checkpoint) move; so `latest` never names a partial file. Loading uses `weights_only=True`: a file carrying
-pickled code (a crafted `__reduce__` payload) is refused rather than run.
+temporary file in the same folder, fsynced and renamed (advnets.io.atomic_write), and only then does `latest` (a
+small text file naming the checkpoint) move; so `latest` never names a partial file, and a failed write (a full
+disk) leaves the previous checkpoint as `latest`. Old step checkpoints are removed only after a save succeeded.
+Loading uses `weights_only=True`: a file carrying pickled code (a crafted `__reduce__` payload) is refused rather
+than run.
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 import zipfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from advnets.errors import UserError
+from advnets.io import WriteError, atomic_write, write_text
 
 LATEST = "latest"
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # some filesystems do not allow opening folders; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Call write(file_object) into a temporary sibling of `path`, fsync it, then rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
+# The older name, kept for evaluation.py's best-so-far checkpoint; fsynced like every checkpoint.
+atomic_write_bytes = partial(atomic_write, durable=True)
 
 
 def save_checkpoint(folder: Path, name: str, state: dict[str, Any], keep: int) -> Path:
-    """Write folder/name atomically, point `latest` at it, and keep only the newest `keep` step checkpoints."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write folder/name atomically, point `latest` at it, and keep only the newest `keep` step checkpoints.
+
+    If either write fails, the folder is left as it was (the previous `latest` and the file it names untouched,
+    no partial file) and the WriteError says so."""
     path = folder / name
-    atomic_write_bytes(path, lambda f: torch.save(state, f))
-    atomic_write_bytes(folder / LATEST, lambda f: f.write(f"{name}\n".encode()))
-    old = sorted(folder.glob("step-*.pt"))[:-keep]
-    for stale in old:
+    previous = _previous(folder)
+    written = False
+    try:
+        atomic_write(path, lambda f: torch.save(state, f), durable=True)
+        written = True
+        write_text(folder / LATEST, f"{name}\n", durable=True)
+    except WriteError as err:
+        if written and path != previous:
+            # Complete, but `latest` does not name it: on a full disk its space is better given back.
+            path.unlink(missing_ok=True)
+        intact = (
+            f"the previous checkpoint {previous} is intact and still `latest`"
+            if previous is not None
+            else "no earlier checkpoint was saved"
+        )
+        raise WriteError(err.path, f"{err.cause}; {intact}", err.fix) from None
+    # Only now that `latest` names the new file may the older ones go.
+    for stale in sorted(folder.glob("step-*.pt"))[:-keep]:
         if stale.name != name:
-            stale.unlink()
+            stale.unlink(missing_ok=True)
     return path
+
+
+def _previous(folder: Path) -> Path | None:
+    """The checkpoint `latest` names now, if it names one that exists."""
+    try:
+        return latest_checkpoint(folder)
+    except UserError:
+        return None
 
 
 def latest_checkpoint(folder: Path) -> Path:
@@ -67,7 +72,15 @@ def latest_checkpoint(folder: Path) -> Path:
     pointer = folder / LATEST
     if not pointer.is_file():
         raise UserError(f"{folder} holds no checkpoint (no `latest` file); train first, or pass --checkpoint")
-    path = folder / pointer.read_text().strip()
+    try:
+        name = pointer.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        name = ""
+    if not name or "\n" in name:
+        raise UserError(
+            f"{pointer} does not name a checkpoint file; pass a step-*.pt file from {folder} with --checkpoint"
+        )
+    path = folder / name
     if not path.is_file():
         raise UserError(
             f"{pointer} names {path.name}, which is missing; pass an existing file with --checkpoint"
@@ -76,9 +89,13 @@ def latest_checkpoint(folder: Path) -> Path:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint onto the CPU, refusing anything that would execute code."""
+    """Load a checkpoint onto the CPU, refusing anything that would execute code.
+
+    `path` may be a `latest` pointer (`--checkpoint RUN/checkpoints/latest`): the checkpoint it names is loaded."""
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; check the path")
+    if path.name == LATEST:
+        path = latest_checkpoint(path.parent)
     unreadable = UserError(
         f"checkpoint {path} is unreadable or truncated; use an earlier checkpoint from the same folder or retrain"
     )

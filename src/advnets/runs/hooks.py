@@ -3,7 +3,6 @@ grids from the fixed latent grid, the loss-curve figure and checkpoints. Only th
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -14,8 +13,9 @@ from tqdm.auto import tqdm
 
 from advnets.data import ImageKind
 from advnets.errors import UserError
+from advnets.io import append_jsonl, read_jsonl
 from advnets.models.sampling import generate_from
-from advnets.reporting.figures import plot_losses, read_metrics
+from advnets.reporting.figures import plot_losses
 from advnets.runs.checkpoint import save_checkpoint
 from advnets.runs.run_dir import METRICS
 from advnets.training.trainer import Hook, Trainer
@@ -45,12 +45,7 @@ class MetricsHook(Hook):
         self.bar: tqdm | None = None
 
     def on_start(self, trainer: Trainer) -> None:
-        path = self.run_dir / METRICS
-        if is_main_process() and path.exists() and path.stat().st_size:
-            with open(path, "rb+") as f:  # a crash mid-line must not glue the next record onto the torn one
-                f.seek(-1, 2)
-                if f.read(1) != b"\n":
-                    f.write(b"\n")
+        # (A line torn by a crash is handled by append_jsonl: the next record starts on a line of its own.)
         if trainer.cfg.log.tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # imported lazily: it is slow to import
 
@@ -93,8 +88,7 @@ class MetricsHook(Hook):
         }
         self.sums, self.count, self.tick = {}, 0, now
         if is_main_process():
-            with open(self.run_dir / METRICS, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_jsonl(self.run_dir / METRICS, record)
             if self.writer is not None:
                 for key, value in record.items():
                     if key != "step":
@@ -168,7 +162,7 @@ class LossPlotHook(Hook):
         now = time.perf_counter()
         if not is_main_process() or (not force and now - self.last < self.min_interval_s):
             return
-        records = read_metrics(self.run_dir / METRICS) if (self.run_dir / METRICS).exists() else []
+        records = read_jsonl(self.run_dir / METRICS) if (self.run_dir / METRICS).exists() else []
         if records:
             plot_losses(
                 records,

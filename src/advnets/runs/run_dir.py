@@ -15,6 +15,7 @@ import yaml
 from advnets import __version__
 from advnets.config import RunConfig, build_config, to_yaml
 from advnets.errors import UserError
+from advnets.io import append_text, write_text
 
 MARKER = "advnets-run.json"
 CONFIG = "config.yaml"
@@ -45,9 +46,9 @@ def create_run_dir(cfg: RunConfig, out: Path | None, root: Path = Path("runs")) 
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg.name).strip("-") or "run"
         path = root / f"{_next_index(root):05d}-{safe}"
     path.mkdir(parents=True, exist_ok=True)
-    (path / CONFIG).write_text(to_yaml(cfg))
+    write_text(path / CONFIG, to_yaml(cfg))
     marker = {"advnets_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    (path / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+    write_text(path / MARKER, json.dumps(marker, indent=2) + "\n")
     record_command(path)
     return path
 
@@ -56,8 +57,7 @@ def record_command(path: Path) -> None:
     """Append the exact command line (and where it ran) to command.txt."""
     command = shlex.join(["advnets", *sys.argv[1:]])
     line = f"# {time.strftime('%Y-%m-%d %H:%M:%S')} in {Path.cwd()}\n{command}\n"
-    with open(path / "command.txt", "a") as f:
-        f.write(line)
+    append_text(path / "command.txt", line)
 
 
 def require_run_dir(path: Path) -> None:

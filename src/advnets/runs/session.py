@@ -12,11 +12,13 @@ from advnets.data import DataSet
 from advnets.data.dataset import Kind
 from advnets.errors import UserError
 from advnets.evaluate import checkpoint_kind
+from advnets.io import write_text
 from advnets.models import ModelSpec, build_generator
 from advnets.models.sampling import generate
 from advnets.runs.checkpoint import latest_checkpoint, load_checkpoint
 from advnets.runs.evaluation import evaluation_hooks
 from advnets.runs.hooks import CheckpointHook, LossPlotHook, MetricsHook, SampleHook
+from advnets.runs.lock import run_lock
 from advnets.runs.run_dir import CONFIG, create_run_dir, load_run_config, record_command, require_run_dir
 from advnets.training.components import resolve_device
 from advnets.training.trainer import Hook, Trainer, check_resumable
@@ -40,12 +42,21 @@ def train(
     # Build everything before creating the folder, so bad data or models leave nothing behind.
     trainer = Trainer.from_config(cfg, data=data)
     run_dir = create_run_dir(cfg, out, runs_root)
-    trainer.hooks = default_hooks(run_dir, cfg, evaluation_hooks(run_dir, cfg))
-    return run_dir, trainer.fit()
+    with run_lock(run_dir):
+        trainer.hooks = default_hooks(run_dir, cfg, evaluation_hooks(run_dir, cfg))
+        return run_dir, trainer.fit()
 
 
 def resume(run_dir: Path, overrides: list[str] | None = None, *, data: DataSet | None = None) -> str:
     """Continue a run from its latest checkpoint; overrides may lengthen the schedule or change logging."""
+    require_run_dir(run_dir)  # first, so that a wrong path gets no .lock file
+    # Locked before the checkpoint is read: a process that finishes meanwhile would otherwise be continued from
+    # its older checkpoint.
+    with run_lock(run_dir):
+        return _resume_locked(run_dir, overrides, data)
+
+
+def _resume_locked(run_dir: Path, overrides: list[str] | None, data: DataSet | None) -> str:
     saved = load_run_config(run_dir)
     state = load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))
     cfg = build_config(base=saved, overrides=overrides)
@@ -57,7 +68,7 @@ def resume(run_dir: Path, overrides: list[str] | None = None, *, data: DataSet |
             f"{run_dir} already finished ({trainer.epoch} epochs, {trainer.step} steps); give a longer schedule, "
             "e.g. `advnets resume RUN_DIR train.epochs=N`"
         )
-    (run_dir / CONFIG).write_text(to_yaml(cfg))
+    write_text(run_dir / CONFIG, to_yaml(cfg), durable=True)
     record_command(run_dir)
     trainer.hooks = default_hooks(run_dir, cfg, evaluation_hooks(run_dir, cfg))
     return trainer.fit()
