@@ -259,3 +259,11 @@ def test_mnist_zeros_preset_runs_on_real_mnist(tmp_path):
     assert (out / "samples" / "latest.png").is_file()
     # The trainer reads data.split: the preset trains on all 5,923 zeros of the 60k official training images.
     assert records[-1]["epoch"] == pytest.approx(30 / (5923 // 16))
+
+
+def test_a_one_off_protocol_gets_its_own_figure_and_never_replaces_the_training_curve(run_dir):
+    before = (run_dir / "parzen.png").read_bytes()
+    result = cli("eval", run_dir, "--samples", 150, "--valid", 50, "--test", 60, "-q")
+    assert result.returncode == 0, result.stderr
+    assert (run_dir / "parzen.png").read_bytes() == before
+    assert (run_dir / "parzen150-valid50-test60.png").is_file()

@@ -80,8 +80,9 @@ def read_evals(
 
 
 def metric_figure(run_dir: Path, cfg: RunConfig, metric_name: str, protocol: str) -> Path:
-    """`<metric>.png` in the run folder: every record of `protocol` per epoch, training-time evaluations as one
-    line and `advnets eval` scores of named checkpoints as another."""
+    """Every record of `protocol` per epoch, training-time evaluations as one line and `advnets eval` scores of
+    named checkpoints as another: `<metric>.png` for the protocol evaluated during training, `<protocol>.png`
+    for another (so a one-off evaluation never replaces the training curve)."""
     from advnets.reporting.figures import plot_metric_curve
 
     metric = METRICS.get(metric_name)
@@ -89,7 +90,8 @@ def metric_figure(run_dir: Path, cfg: RunConfig, metric_name: str, protocol: str
         {**r, "series": "advnets eval" if "checkpoint" in r else "during training"}
         for r in read_evals(run_dir, protocol)
     ]
-    path = run_dir / f"{metric_name}.png"
+    during_training = any(r["series"] == "during training" for r in records)
+    path = run_dir / (f"{metric_name}.png" if during_training else f"{safe_file_name(protocol)}.png")
     plot_metric_curve(
         records,
         metric.value_key,
@@ -101,6 +103,11 @@ def metric_figure(run_dir: Path, cfg: RunConfig, metric_name: str, protocol: str
         reference=metric.references.get(cfg.data.name),
     )
     return path
+
+
+def safe_file_name(name: str) -> str:
+    """A protocol name as a file name: `parzen10k-sigma16[0.15-0.3]` -> `parzen10k-sigma16_0.15-0.3_`."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def checkpoint_kind(state: dict[str, Any], cfg: RunConfig) -> tuple[tuple[int, ...], Kind]:
