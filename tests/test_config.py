@@ -132,6 +132,7 @@ def test_open_sections_resolve_to_their_entries_options_and_round_trip():
         "input_keep": 1.0,
         "hidden_keep": 1.0,
         "init_range": None,
+        "spectral_norm": False,
     }
     assert build_config(base=saved) == cfg
 

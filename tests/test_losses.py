@@ -87,3 +87,27 @@ def test_one_sided_label_smoothing_matches_hand_values():
     assert_close(smoothed.d_terms(REAL, FAKE)["d_loss"], torch.tensor(0.5 * (real + fake)))
     with pytest.raises(UserError, match="loss.real_target=1.5"):
         build_config(overrides=["loss.real_target=1.5"])
+
+
+def test_critic_and_least_squares_losses_match_hand_values():
+    # REAL = [0, 2], FAKE = [-1, 1]
+    wgan = build_loss(build_config(overrides=["loss.name=wgan"]).loss)
+    d = wgan.d_terms(REAL, FAKE)
+    assert_close(d["d_loss"], torch.tensor(0.0 - 1.0))  # mean fake 0 - mean real 1
+    assert_close(d["critic_gap"], torch.tensor(1.0))
+    assert_close(wgan.g_terms(FAKE)["g_loss"], torch.tensor(-0.0))
+    assert "d_real" not in d and wgan.panel.reference is None  # a critic reports scores, not probabilities
+
+    hinge = build_loss(build_config(overrides=["loss.name=hinge"]).loss)
+    # real: relu(1 - 0) = 1, relu(1 - 2) = 0 -> 0.5; fake: relu(1 - 1) = 0, relu(1 + 1) = 2 -> 1.0
+    assert_close(hinge.d_terms(REAL, FAKE)["d_loss"], torch.tensor(1.5))
+    assert_close(hinge.g_terms(FAKE)["g_loss"], torch.tensor(0.0))
+
+    ls = build_loss(build_config(overrides=["loss.name=lsgan"]).loss)
+    # D: 0.5 * mean((0-1)², (2-1)²) + 0.5 * mean((-1)², 1²) = 0.5 + 0.5; G: 0.5 * mean((-1-1)², (1-1)²) = 1
+    assert_close(ls.d_terms(REAL, FAKE)["d_loss"], torch.tensor(1.0))
+    assert_close(ls.g_terms(FAKE)["g_loss"], torch.tensor(1.0))
+    shifted = build_loss(build_config(overrides=["loss.name=lsgan", "loss.fake_target=-1", "loss.g_target=0"]).loss)
+    # D fake: 0.5 * mean(0², 2²) = 1 -> 0.5 + 1; G: 0.5 * mean(1, 1) = 0.5
+    assert_close(shifted.d_terms(REAL, FAKE)["d_loss"], torch.tensor(1.5))
+    assert_close(shifted.g_terms(FAKE)["g_loss"], torch.tensor(0.5))

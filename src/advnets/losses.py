@@ -15,6 +15,7 @@ its scores instead). The training steps only read "d_loss" and "g_loss", so a ne
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -137,3 +138,94 @@ def _minimax(options: BCEOptions) -> Loss:
 def build_loss(options: Any) -> Loss:
     """The bound loss for the resolved `cfg.loss`."""
     return LOSSES.get(options.name)(options)
+
+
+# --------------------------------------------------------------------------------- critics and least squares
+CRITIC_PANEL = MonitorPanel(
+    keys=("critic_real", "critic_fake"),
+    labels={"critic_real": "mean D(x)", "critic_fake": "mean D(G(z))"},
+    ylabel="critic score (no sigmoid)",
+)
+
+
+@dataclass
+class CriticOptions:
+    """loss keys of `name: wgan` and `name: hinge`."""
+
+    name: str = "wgan"  # wgan: D maximises D(x) - D(G(z)) | hinge: margin 1 on both sides
+
+
+def _critic_monitors(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> Terms:
+    real, fake = real_logits.detach().mean(), fake_logits.detach().mean()
+    # For WGAN, real - fake estimates the Wasserstein-1 distance (up to the critic's Lipschitz constant).
+    return {"critic_real": real, "critic_fake": fake, "critic_gap": real - fake}
+
+
+@dataclass(frozen=True)
+class WassersteinLoss:
+    """WGAN (Arjovsky et al. 2017): the critic D minimises E[D(G(z))] - E[D(x)]; G minimises -E[D(G(z))]. Needs a
+    Lipschitz constraint on D: penalties.weight_clip, or penalties.gradient_penalty (WGAN-GP)."""
+
+    panel: MonitorPanel = CRITIC_PANEL
+
+    def d_terms(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> Terms:
+        return {"d_loss": fake_logits.mean() - real_logits.mean(), **_critic_monitors(real_logits, fake_logits)}
+
+    def g_terms(self, fake_logits: torch.Tensor) -> Terms:
+        return {"g_loss": -fake_logits.mean()}
+
+
+@dataclass(frozen=True)
+class HingeLoss:
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018): D minimises E[relu(1 - D(x))] + E[relu(1 + D(G(z)))];
+    G minimises -E[D(G(z))]."""
+
+    panel: MonitorPanel = CRITIC_PANEL
+
+    def d_terms(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> Terms:
+        loss = F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+        return {"d_loss": loss, **_critic_monitors(real_logits, fake_logits)}
+
+    def g_terms(self, fake_logits: torch.Tensor) -> Terms:
+        return {"g_loss": -fake_logits.mean()}
+
+
+# D's raw output, whose optimum with targets 0 / 1 is also D = 1/2.
+LEAST_SQUARES_PANEL = dataclasses.replace(PROBABILITY_PANEL, ylabel="D output (least squares)")
+
+
+@dataclass
+class LeastSquaresOptions:
+    """loss keys of `name: lsgan`."""
+
+    name: str = "lsgan"  # least squares on D's raw output (Mao et al. 2017), targets below
+    real_target: float = 1.0  # b: D's target for real examples
+    fake_target: float = 0.0  # a: D's target for generated examples
+    g_target: float = 1.0  # c: the value G wants D to give its samples
+
+
+@dataclass(frozen=True)
+class LeastSquaresLoss:
+    """LSGAN (Mao et al. 2017, Eq. 2): D minimises ½E[(D(x) - b)²] + ½E[(D(G(z)) - a)²]; G minimises
+    ½E[(D(G(z)) - c)²]. D's output is used raw (no sigmoid); with a = 0, b = c = 1 the optimum is D = 1/2."""
+
+    real_target: float = 1.0
+    fake_target: float = 0.0
+    g_target: float = 1.0
+    panel: MonitorPanel = LEAST_SQUARES_PANEL
+
+    def d_terms(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> Terms:
+        loss = 0.5 * (real_logits - self.real_target).square().mean() + 0.5 * (
+            fake_logits - self.fake_target
+        ).square().mean()
+        return {"d_loss": loss, "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
+
+    def g_terms(self, fake_logits: torch.Tensor) -> Terms:
+        return {"g_loss": 0.5 * (fake_logits - self.g_target).square().mean()}
+
+
+LOSSES.register("wgan", options=CriticOptions)(lambda options: WassersteinLoss())
+LOSSES.register("hinge", options=CriticOptions)(lambda options: HingeLoss())
+LOSSES.register("lsgan", options=LeastSquaresOptions)(
+    lambda o: LeastSquaresLoss(o.real_target, o.fake_target, o.g_target)
+)

@@ -39,3 +39,33 @@ G_OBJECTIVES: Registry[Callable[[Any], GObjective]] = Registry("g_objectives")
 
 def build_g_objectives(options: dict[str, Any]) -> dict[str, GObjective]:
     return {name: G_OBJECTIVES.get(name)(opts) for name, opts in options.items()}
+
+
+# ------------------------------------------------------------------------------------------------ members
+@dataclass
+class FeatureMatchingOptions:
+    """g_objectives.feature_matching keys (Salimans et al. 2016, Section 3.1)."""
+
+    weight: float = 1.0  # the term is weight · ‖mean f(x) − mean f(G(z))‖², f = D's last hidden layer
+    keep_adversarial: bool = False  # false: G minimises this term alone, as in the paper; true: added to G's loss
+
+
+def feature_matching(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """‖E f(x) − E f(G(z))‖₂² with f = D.features (the real side carries no gradient)."""
+    features = getattr(D, "features", None)
+    if features is None:
+        from advnets.errors import UserError
+
+        raise UserError(
+            f"g_objectives.feature_matching needs a discriminator with features(x); {type(D).__name__} has none"
+        )
+    with torch.no_grad():
+        real_mean = features(real).mean(0)
+    return (features(fake).mean(0) - real_mean).square().sum()
+
+
+G_OBJECTIVES.register("feature_matching", options=FeatureMatchingOptions)(
+    lambda o: GObjective(
+        term=lambda i: o.weight * feature_matching(i.D, i.real, i.fake), keep_adversarial=o.keep_adversarial
+    )
+)

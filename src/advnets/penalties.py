@@ -1,7 +1,7 @@
 """Penalties and constraints on D: the second axis beside the adversarial loss, empty by default.
 
-`penalties.NAME.key=value` switches an entry on. An entry is a builder `options -> Penalty`; a Penalty has a
-`term` added to D's loss (given D, what D saw of the real and fake batches, their logits and the step count: enough
+`penalties.NAME.key=value` switches an entry on (gradient_penalty, r1, weight_l2, weight_clip; below). An entry
+is a builder `options -> Penalty`; a Penalty has a `term` added to D's loss (given D, what D saw of the real and fake batches, their logits and the step count: enough
 for gradient penalties, R1 and weight penalties, with annealing by step) and/or a `constrain` applied to D after
 each of its optimiser steps (weight clipping, projections). The term is returned already weighted, and logged as
 `penalty_NAME`. Entries run in the order the config lists them.
@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from advnets.config import check_positive
 from advnets.registry import Registry
 
 
@@ -43,3 +44,95 @@ PENALTIES: Registry[Callable[[Any], Penalty]] = Registry("penalties")
 def build_penalties(options: dict[str, Any]) -> dict[str, Penalty]:
     """The resolved `cfg.penalties` (name -> options) -> name -> Penalty, in config order."""
     return {name: PENALTIES.get(name)(opts) for name, opts in options.items()}
+
+
+# ------------------------------------------------------------------------------------------------ members
+def input_gradients(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """∇ₓ Σ D(x) per example, flattened [N, d], kept in the graph (create_graph) so a penalty on it trains D."""
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    return grad.flatten(1)
+
+
+@dataclass
+class GradientPenaltyOptions:
+    """penalties.gradient_penalty keys (WGAN-GP, Gulrajani et al. 2017, Eq. 3)."""
+
+    weight: float = 10.0  # λ
+    target: float = 1.0  # the gradient norm the penalty pulls towards (1: the 1-Lipschitz critic)
+
+    def validate(self, prefix: str) -> None:
+        check_positive(f"{prefix}.weight", self.weight)
+
+
+def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, target: float = 1.0) -> torch.Tensor:
+    """E[(‖∇D(x̂)‖₂ − target)²] at x̂ = ε·x + (1 − ε)·G(z), ε ~ U(0, 1) drawn once per *example* (one scalar per
+    row, broadcast over its pixels), never per pixel: a per-pixel ε leaves the segment between x and G(z)."""
+    n = min(len(real), len(fake))
+    real, fake = real[:n].detach(), fake[:n].detach()
+    eps = torch.rand(n, *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)  # [N, 1, ...]
+    mixed = eps * real + (1.0 - eps) * fake
+    norms = input_gradients(D, mixed).norm(dim=1)
+    return (norms - target).square().mean()
+
+
+@dataclass
+class R1Options:
+    """penalties.r1 keys (Mescheder et al. 2018, Eq. 9)."""
+
+    weight: float = 10.0  # γ: the penalty is γ/2 · E‖∇D(x)‖² on real examples
+
+    def validate(self, prefix: str) -> None:
+        check_positive(f"{prefix}.weight", self.weight)
+
+
+def r1_penalty(D: nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """E‖∇D(x)‖² over real examples x."""
+    return input_gradients(D, real).square().sum(1).mean()
+
+
+@dataclass
+class WeightL2Options:
+    """penalties.weight_l2 keys: an L2 penalty on D's weights (the remedy for failing to converge, docs/paper.md §6)."""
+
+    weight: float = 1e-4  # λ: the penalty is λ · Σ ‖W‖² over D's weight matrices (biases are not penalised)
+
+    def validate(self, prefix: str) -> None:
+        check_positive(f"{prefix}.weight", self.weight)
+
+
+def weight_l2(D: nn.Module) -> torch.Tensor:
+    """Σ of squared entries of every weight tensor of D (parameters named *weight*, biases excluded)."""
+    return torch.stack([p.square().sum() for name, p in D.named_parameters() if name.endswith("weight")]).sum()
+
+
+@dataclass
+class WeightClipOptions:
+    """penalties.weight_clip keys (WGAN, Arjovsky et al. 2017, Algorithm 1)."""
+
+    c: float = 0.01  # after every D update, each of D's parameters is clamped to [-c, c]
+
+    def validate(self, prefix: str) -> None:
+        check_positive(f"{prefix}.c", self.c)
+
+
+@torch.no_grad()
+def clip_weights_(D: nn.Module, c: float) -> None:
+    """Clamp every parameter of D to [-c, c] in place."""
+    params: list[torch.Tensor] = list(D.parameters())
+    torch._foreach_clamp_min_(params, -c)
+    torch._foreach_clamp_max_(params, c)
+
+
+PENALTIES.register("gradient_penalty", options=GradientPenaltyOptions)(
+    lambda o: Penalty(term=lambda i: o.weight * gradient_penalty(i.D, i.real, i.fake, o.target))
+)
+PENALTIES.register("r1", options=R1Options)(
+    lambda o: Penalty(term=lambda i: 0.5 * o.weight * r1_penalty(i.D, i.real))
+)
+PENALTIES.register("weight_l2", options=WeightL2Options)(
+    lambda o: Penalty(term=lambda i: o.weight * weight_l2(i.D))
+)
+PENALTIES.register("weight_clip", options=WeightClipOptions)(
+    lambda o: Penalty(constrain=lambda D: clip_weights_(D, o.c))
+)

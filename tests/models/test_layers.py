@@ -77,3 +77,29 @@ def test_activations(name, expected):
 def test_unknown_activation_names_key_and_choices():
     with pytest.raises(UserError, match=r"model\.discriminator\.activation='swish'.*relu, leaky_relu, elu"):
         make_activation("swish", "model.discriminator.activation")
+
+
+def test_spectral_norm_makes_every_weights_largest_singular_value_one():
+    from advnets.models.layers import spectral_norm_
+    from tests.models.helpers import PAPER_D, discriminator, model_config
+
+    torch.manual_seed(0)
+    model = model_config(discriminator={**PAPER_D, "spectral_norm": True, "init_range": 0.05})
+    D = discriminator(model)
+    x = torch.rand(8, 1, 28, 28)
+    for _ in range(100):  # each training-mode forward pass runs one power iteration
+        D(x)
+    layers = [m for m in D.modules() if isinstance(m, nn.Linear)]
+    assert len(layers) == 3
+    for layer in layers:
+        # The initialisation went to the parametrisation's original weight (U(±0.05)), the effective one is W/σ.
+        assert layer.parametrizations.weight.original.abs().max() <= 0.05
+        sigma = torch.linalg.matrix_norm(layer.weight.detach(), ord=2)
+        assert abs(sigma.item() - 1.0) < 0.01  # the power iteration approaches σ from below
+    # A checkpoint of it loads into a D built the same way without init.
+    again = discriminator(model)
+    again.load_state_dict(D.state_dict())
+    D.eval(), again.eval()
+    torch.testing.assert_close(again(x), D(x))
+    plain = spectral_norm_(nn.Sequential(nn.Linear(3, 2), nn.ReLU()))
+    assert hasattr(plain[0], "parametrizations")

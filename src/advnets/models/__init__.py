@@ -18,7 +18,7 @@ from torch import nn
 
 from advnets.data.dataset import Kind
 from advnets.models.init import output_bias_from_marginals_, uniform_init_
-from advnets.models.layers import Maxout
+from advnets.models.layers import Maxout, spectral_norm_
 from advnets.models.mlp import (
     MaxoutDiscriminator,
     MaxoutDiscriminatorOptions,
@@ -72,18 +72,29 @@ def _init_mlp_generator(G: nn.Module, options: MLPGeneratorOptions, spec: ModelS
 
 
 GENERATORS.register("mlp", options=MLPGeneratorOptions)(ModelFamily(_build_mlp_generator, _init_mlp_generator))
+def _normalised(D: nn.Module, options: Any) -> nn.Module:
+    # At build time, not init: a checkpoint of a spectrally normalised D holds the parametrisation's tensors.
+    return spectral_norm_(D) if options.spectral_norm else D
+
+
 DISCRIMINATORS.register("maxout", options=MaxoutDiscriminatorOptions)(
     ModelFamily(
-        lambda o, spec: MaxoutDiscriminator(
-            spec.shape, o.hidden, pieces=o.pieces, input_keep=o.input_keep, hidden_keep=o.hidden_keep
+        lambda o, spec: _normalised(
+            MaxoutDiscriminator(
+                spec.shape, o.hidden, pieces=o.pieces, input_keep=o.input_keep, hidden_keep=o.hidden_keep
+            ),
+            o,
         ),
         _uniform_init,
     )
 )
 DISCRIMINATORS.register("mlp", options=MLPDiscriminatorOptions)(
     ModelFamily(
-        lambda o, spec: MLPDiscriminator(
-            spec.shape, o.hidden, activation=o.activation, input_keep=o.input_keep, hidden_keep=o.hidden_keep
+        lambda o, spec: _normalised(
+            MLPDiscriminator(
+                spec.shape, o.hidden, activation=o.activation, input_keep=o.input_keep, hidden_keep=o.hidden_keep
+            ),
+            o,
         ),
         _uniform_init,
     )

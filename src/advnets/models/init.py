@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from advnets.errors import UserError
 
@@ -28,7 +29,11 @@ def uniform_init_(module: nn.Module, r: float) -> None:
         raise ValueError(f"init range r must be > 0, got {r}")
     for layer in module.modules():
         if isinstance(layer, _WEIGHTED):
-            layer.weight.uniform_(-r, r)
+            # A spectrally normalised weight is computed from its parametrisation's `original`: initialise that.
+            weight: torch.Tensor = layer.weight
+            if parametrize.is_parametrized(layer, "weight"):
+                weight = layer.parametrizations["weight"].original  # type: ignore[union-attr,index]
+            weight.uniform_(-r, r)
             if layer.bias is not None:
                 layer.bias.zero_()
 

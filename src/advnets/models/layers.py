@@ -31,6 +31,16 @@ def make_activation(name: str, key: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
+def spectral_norm_(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) of every Linear / Conv weight in `module`, in place: each weight
+    is divided by its largest singular value, estimated by one power iteration per training forward pass
+    (torch.nn.utils.parametrizations.spectral_norm)."""
+    for layer in list(module.modules()):
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.utils.parametrizations.spectral_norm(layer)
+    return module
+
+
 class Maxout(nn.Module):
     """Linear(in_features, units * pieces), then the max over contiguous groups of `pieces` outputs."""
 

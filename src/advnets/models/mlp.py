@@ -68,6 +68,7 @@ class MaxoutDiscriminatorOptions:
     input_keep: float = 0.8  # dropout keep-probability on D's input
     hidden_keep: float = 0.5  # ... and on the input of every later D layer, the logit layer included
     init_range: float | None = None  # weights ~ U(-r, r), biases 0 (the paper: 0.005); null = PyTorch's
+    spectral_norm: bool = False  # divide every weight by its largest singular value (Miyato et al. 2018)
 
     def validate(self, prefix: str) -> None:
         _check_widths(prefix, self.hidden, self.init_range)
@@ -86,6 +87,7 @@ class MLPDiscriminatorOptions:
     input_keep: float = 1.0  # dropout keep-probability on D's input (1 = no dropout)
     hidden_keep: float = 1.0  # ... and on the input of every later D layer
     init_range: float | None = None  # weights ~ U(-r, r), biases 0; null = PyTorch's
+    spectral_norm: bool = False  # divide every weight by its largest singular value (Miyato et al. 2018)
 
     def validate(self, prefix: str) -> None:
         _check_widths(prefix, self.hidden, self.init_range)
