@@ -56,10 +56,12 @@ class OptimizerConfig:
 class TrainConfig:
     epochs: int = 1  # passes over the training data
     max_steps: int | None = None  # stop after this many G updates even if epochs remain
-    update: str = "simultaneous"  # simultaneous: one shared fake batch (the paper's code) | alternating: Alg. 1
-    d_steps: int = 1  # k: D updates per G update (alternating only)
+    update: str = "simultaneous"  # simultaneous: one shared fake batch (the paper's code) | alternating: Alg. 1 | unrolled
+    d_steps: int = 1  # k: D updates per G update (alternating, unrolled)
     batch_size: int = 100  # real (and fake) examples per D update
-    g_batch_size: int | None = None  # fakes per G update (alternating only); default batch_size
+    g_batch_size: int | None = None  # fakes per G update (alternating, unrolled); default batch_size
+    unroll_steps: int = 5  # K: D updates G looks through (update=unrolled only; Metz et al. 2017)
+    unroll_lr: float | None = None  # step size of the unrolled D updates; null = D's current learning rate
     g_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     d_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
 

@@ -38,7 +38,7 @@ def test_one_step_of_every_loss_and_penalty(loss, penalty, update):
         assert max(p.abs().max().item() for p in trainer.D.parameters()) <= 0.01
 
 
-@pytest.mark.parametrize("update", ["simultaneous", "alternating"])
+@pytest.mark.parametrize("update", ["simultaneous", "alternating", "unrolled"])
 def test_everything_at_once(update):
     cfg = tiny_config(
         "loss.name=wgan",

@@ -8,6 +8,8 @@ the trainer composes parts and never branches on a mode string.
   once from the same D pass.
 - alternating: Algorithm 1 of the paper: k = train.d_steps D updates, each on a fresh real batch, then one G
   update on a fresh fake batch of train.g_batch_size.
+- unrolled: as alternating, but G's update differentiates through train.unroll_steps unrolled D updates
+  (Metz et al. 2017; advnets.training.unrolled).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from advnets.errors import UserError
 from advnets.registry import Registry
 from advnets.training.parts import Parts
 from advnets.training.steps import Stats, d_step, g_step, joint_step
+from advnets.training.unrolled import unrolled_g_step
 
 
 class Loop(Protocol):
@@ -73,5 +76,27 @@ def _alternating(parts: Parts, loop: Loop, cfg: TrainConfig) -> Stats:
     return stats | g_step(parts, loop.noise(cfg.g_batch_size or cfg.batch_size), loop.step, real)
 
 
+def _unrolled(parts: Parts, loop: Loop, cfg: TrainConfig) -> Stats:
+    stats: Stats = {}
+    real = None
+    for _ in range(cfg.d_steps):
+        loop.begin_d_update()
+        real = loop.real()
+        stats = d_step(parts, real, loop.noise(len(real)), loop.step)
+    loop.begin_g_update()
+    # The unrolled steps take D's current learning rate unless train.unroll_lr sets one.
+    lr = cfg.unroll_lr if cfg.unroll_lr is not None else parts.d_opt.param_groups[0]["lr"]
+    z = loop.noise(cfg.g_batch_size or cfg.batch_size)
+    return stats | unrolled_g_step(parts, z, real, loop.step, steps=cfg.unroll_steps, lr=lr)
+
+
+def _check_unrolled(cfg: TrainConfig) -> None:
+    if cfg.unroll_steps < 0:
+        raise UserError(f"train.unroll_steps={cfg.unroll_steps} must be >= 0 (0 is the plain G update)")
+    if cfg.unroll_lr is not None and not cfg.unroll_lr > 0:
+        raise UserError(f"train.unroll_lr={cfg.unroll_lr} must be > 0, or null for D's learning rate")
+
+
 UPDATES.register("simultaneous")(UpdateRule(_simultaneous, lambda cfg: 1, _check_simultaneous))
 UPDATES.register("alternating")(UpdateRule(_alternating, lambda cfg: cfg.d_steps))
+UPDATES.register("unrolled")(UpdateRule(_unrolled, lambda cfg: cfg.d_steps, _check_unrolled))
