@@ -78,6 +78,13 @@ class LogConfig:
 
 
 @dataclass
+class HealthConfig:
+    max_loss: float = 1.0e6  # |d_loss| or |g_loss| above this (or NaN/inf) is divergence: the run stops
+    collapse_ratio: float = 0.1  # flag mode_collapse when samples' mean pairwise distance < this x the data's
+    overconfident: float = 0.99  # flag d_overconfident when D's accuracy on real and on fake both exceed this
+
+
+@dataclass
 class EvalConfig:
     every_epochs: int = 0  # score G with every metric in `metrics` every N epochs during training (0 = off)
     # metric name -> its options, e.g. {parzen: {samples: 10000}}; a list of names takes each metric's defaults.
@@ -98,6 +105,7 @@ class RunConfig:
     g_objectives: Any = field(default_factory=dict)  # name -> options: terms added to G's loss
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
@@ -468,6 +476,9 @@ def validate(cfg: RunConfig) -> None:
         "keep_checkpoints",
     ):
         check_positive(f"log.{key}", getattr(cfg.log, key))
+    check_positive("health.max_loss", cfg.health.max_loss)
+    check_positive("health.collapse_ratio", cfg.health.collapse_ratio, allow_zero=True)
+    check_positive("health.overconfident", cfg.health.overconfident)
     check_positive("eval.every_epochs", cfg.eval.every_epochs, allow_zero=True)
     if cfg.eval.every_epochs and not cfg.eval.metrics:
         raise UserError(
@@ -480,5 +491,5 @@ def validate(cfg: RunConfig) -> None:
 
 # Field type names (annotations are strings here) -> the nested config classes, for "did you mean" hints.
 _DATACLASS_FIELDS: dict[str, type] = {
-    cls.__name__: cls for cls in (ModelConfig, OptimizerConfig, TrainConfig, LogConfig, EvalConfig)
+    cls.__name__: cls for cls in (ModelConfig, OptimizerConfig, TrainConfig, LogConfig, HealthConfig, EvalConfig)
 }

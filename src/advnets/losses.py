@@ -91,6 +91,15 @@ def non_saturating_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake_logits).mean()
 
 
+def accuracies(real_logits: torch.Tensor, fake_logits: torch.Tensor, *, threshold: float) -> Terms:
+    """D's accuracy: the share of real examples scored above `threshold` and of fakes scored below it (the health
+    monitor's signal of an overconfident D, and of D's feedback turning to noise near 50 %)."""
+    return {
+        "d_acc_real": (real_logits.detach() > threshold).float().mean(),
+        "d_acc_fake": (fake_logits.detach() < threshold).float().mean(),
+    }
+
+
 # -------------------------------------------------------------------------------------------- entries
 @dataclass
 class BCEOptions:
@@ -119,6 +128,7 @@ class BCELoss:
             "d_loss": bce_d_loss(real_logits, fake_logits, half=self.half, real_target=self.real_target),
             "d_real": torch.sigmoid(real_logits.detach()).mean(),
             "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
+            **accuracies(real_logits, fake_logits, threshold=0.0),
         }
 
     def g_terms(self, fake_logits: torch.Tensor) -> Terms:
@@ -218,7 +228,13 @@ class LeastSquaresLoss:
         loss = 0.5 * (real_logits - self.real_target).square().mean() + 0.5 * (
             fake_logits - self.fake_target
         ).square().mean()
-        return {"d_loss": loss, "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
+        midpoint = 0.5 * (self.real_target + self.fake_target)
+        return {
+            "d_loss": loss,
+            "d_real": real_logits.detach().mean(),
+            "d_fake": fake_logits.detach().mean(),
+            **accuracies(real_logits, fake_logits, threshold=midpoint),
+        }
 
     def g_terms(self, fake_logits: torch.Tensor) -> Terms:
         return {"g_loss": 0.5 * (fake_logits - self.g_target).square().mean()}

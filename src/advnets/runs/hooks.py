@@ -12,11 +12,11 @@ import torch
 from tqdm.auto import tqdm
 
 from advnets.data import ImageKind
-from advnets.errors import UserError
 from advnets.io import append_jsonl, read_jsonl
 from advnets.models.sampling import generate_from
 from advnets.reporting.figures import plot_losses
 from advnets.runs.checkpoint import save_checkpoint
+from advnets.runs.health import HealthSignals, TrainingDiverged, divergence_message, finite_weights, flags
 from advnets.runs.run_dir import METRICS
 from advnets.training.trainer import Hook, Trainer
 
@@ -29,10 +29,6 @@ def is_main_process() -> bool:
 REFERENCE_POINTS = 1000  # data points drawn under vector samples
 
 
-class TrainingDiverged(UserError):
-    """A loss became NaN or infinite."""
-
-
 class MetricsHook(Hook):
     """Every `log.every_steps` iterations: one host sync, one JSON line, TensorBoard scalars, progress postfix."""
 
@@ -43,6 +39,7 @@ class MetricsHook(Hook):
         self.count = 0
         self.writer: Any = None  # SummaryWriter, imported lazily
         self.bar: tqdm | None = None
+        self.health = HealthSignals()
 
     def on_start(self, trainer: Trainer) -> None:
         # (A line torn by a crash is handled by append_jsonl: the next record starts on a line of its own.)
@@ -61,6 +58,9 @@ class MetricsHook(Hook):
         self.tick = time.perf_counter()
 
     def on_step_end(self, trainer: Trainer, stats: dict[str, torch.Tensor]) -> None:
+        for key in ("d_loss", "g_loss"):  # squares too, for the spread of the losses within the interval
+            if key in stats:
+                stats = {**stats, f"{key}_sq": stats[key].square()}
         for key, value in stats.items():
             self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
         self.count += 1
@@ -76,7 +76,10 @@ class MetricsHook(Hook):
         values = torch.stack([self.sums[k].float() for k in keys]).cpu().tolist()  # the one host sync
         now = time.perf_counter()
         means = {k: v / self.count for k, v in zip(keys, values)}
-        record = {
+        for key in ("d_loss", "g_loss"):  # E[x²] - E[x]² -> the loss's std within the interval
+            if f"{key}_sq" in means:
+                means[f"{key}_std"] = math.sqrt(max(means.pop(f"{key}_sq") - means[key] ** 2, 0.0))
+        record: dict[str, Any] = {
             "step": trainer.step,
             "epoch": trainer.epoch + trainer.batches.cursor.batch / trainer.batches.batches_per_epoch,
             **means,
@@ -86,25 +89,25 @@ class MetricsHook(Hook):
             "momentum_d": trainer.d_opt.param_groups[0].get("momentum", 0.0),
             "examples_per_s": self.count * trainer.real_examples_per_step() / max(now - self.tick, 1e-9),
         }
+        record |= self.health.signals(trainer)
+        record["flags"] = flags(record, trainer.cfg.health)
         self.sums, self.count, self.tick = {}, 0, now
         if is_main_process():
             append_jsonl(self.run_dir / METRICS, record)
             if self.writer is not None:
                 for key, value in record.items():
-                    if key != "step":
+                    if key not in ("step", "flags"):
                         self.writer.add_scalar(f"train/{key}", value, trainer.step)
             if self.bar is not None:
                 self.bar.set_postfix(
                     d_loss=f"{record['d_loss']:.3f}",
                     g_loss=f"{record.get('g_loss', math.nan):.3f}",
+                    **({"flags": ",".join(record["flags"])} if record["flags"] else {}),
                     refresh=False,
                 )
-        if not all(math.isfinite(record[k]) for k in ("d_loss", "g_loss") if k in record):
-            raise TrainingDiverged(
-                f"the losses became NaN/inf by step {trainer.step} (d_loss={record['d_loss']}, "
-                f"g_loss={record.get('g_loss')}); lower the learning rates or add a regulariser, then start again "
-                "or resume from the last checkpoint"
-            )
+        if "diverged" in record["flags"]:
+            losses = ", ".join(f"{k}={record[k]:.3g}" for k in ("d_loss", "g_loss") if k in record)
+            raise TrainingDiverged(divergence_message(f"the losses reached {losses}", trainer.step, last_good(self.run_dir)))
 
     def on_end(self, trainer: Trainer, status: str) -> None:
         if status != "failed":
@@ -189,6 +192,10 @@ class CheckpointHook(Hook):
     def save(self, trainer: Trainer) -> None:
         if not is_main_process() or self.saved_step == trainer.step:
             return
+        if not finite_weights(trainer.G, trainer.D):  # never replace a good `latest` with NaN weights
+            raise TrainingDiverged(
+                divergence_message("the weights became NaN/inf", trainer.step, last_good(self.folder.parent))
+            )
         save_checkpoint(
             self.folder, f"step-{trainer.step:07d}.pt", trainer.state_dict(), trainer.cfg.log.keep_checkpoints
         )
@@ -203,3 +210,9 @@ class CheckpointHook(Hook):
         # error) is not saved, so the last good checkpoint stays `latest`.
         if status != "failed":
             self.save(trainer)
+
+
+def last_good(run_dir: Path) -> str | None:
+    """The checkpoint `latest` names, if any (for messages)."""
+    pointer = run_dir / "checkpoints" / "latest"
+    return pointer.read_text().strip() if pointer.is_file() else None

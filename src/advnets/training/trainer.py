@@ -27,7 +27,7 @@ from advnets.training.steps import Stats
 
 # Keys whose change keeps a resumed run exact in everything that has happened so far.
 RESUMABLE_CHANGES = ("train.epochs", "train.max_steps", "device", "name")
-RESUMABLE_PREFIXES = ("log.", "eval.")
+RESUMABLE_PREFIXES = ("log.", "eval.", "health.")
 
 __all__ = ["Hook", "Trainer", "check_resumable", "resolve_device", "seed_everything"]
 

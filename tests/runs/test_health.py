@@ -1,0 +1,59 @@
+"""The health monitor: signals, flags, and a stop on divergence that keeps the last good checkpoint."""
+
+import json
+import math
+
+import torch
+from torch import nn
+
+from advnets.cli import main
+from advnets.config import HealthConfig
+from advnets.runs.checkpoint import latest_checkpoint, load_checkpoint
+from advnets.runs.health import flags, grad_norm, mean_pairwise_distance
+from tests.conftest import TINY
+
+
+def test_signals_match_hand_values():
+    assert mean_pairwise_distance(torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 8.0]])) == (5 + 8 + 5) / 3
+    layer = nn.Linear(2, 1)
+    assert grad_norm(layer) is None
+    layer.weight.grad, layer.bias.grad = torch.tensor([[3.0, 0.0]]), torch.tensor([4.0])
+    assert math.isclose(grad_norm(layer), 5.0)
+
+
+def test_flags():
+    cfg = HealthConfig()
+    assert flags({"d_loss": 0.7, "g_loss": 0.7, "diversity": 0.9, "d_acc_real": 0.6, "d_acc_fake": 0.6}, cfg) == []
+    assert flags({"d_loss": math.nan}, cfg) == ["diverged"]
+    assert flags({"d_loss": 7e20, "g_loss": 1.0}, cfg) == ["diverged"]
+    assert flags({"d_loss": 0.1, "diversity": 0.01}, cfg) == ["mode_collapse"]
+    assert flags({"d_loss": 0.01, "d_acc_real": 1.0, "d_acc_fake": 0.995}, cfg) == ["d_overconfident"]
+
+
+def test_a_diverging_run_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    run = tmp_path / "run"
+    # The run of the issue: learning rates of 1e6 blow the losses up within a few dozen updates.
+    code = main(
+        [
+            "train",
+            *TINY,
+            "train.d_optimizer.lr=1e6",
+            "train.g_optimizer.lr=1e6",
+            "train.epochs=6",
+            "log.every_steps=5",
+            "log.checkpoint_every_epochs=1",
+            "--out",
+            str(run),
+            "--quiet",
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "training diverged" in err[0] and "Traceback" not in err[0]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert "diverged" in records[-1]["flags"]
+    assert all(k in records[0] for k in ("d_acc_real", "d_grad_norm", "g_grad_norm", "diversity", "d_loss_std"))
+    pointer = run / "checkpoints" / "latest"
+    if pointer.exists():  # a checkpoint written before the losses exploded stays loadable and finite
+        state = load_checkpoint(latest_checkpoint(run / "checkpoints"))
+        assert all(torch.isfinite(t).all() for t in state["G"].values())
+        assert state["counters"]["step"] < records[-1]["step"]
