@@ -82,6 +82,11 @@ def test_overrides_and_yaml_files(tmp_path):
         ("data.name=mnits", "did you mean 'mnist'"),
         ("penalties.nothing.weight=1", "unknown penalties 'nothing'"),
         ("data.clases=[0]", "did you mean data.classes"),
+        ("train.ema_decay=1", r"train.ema_decay=1.0 must be in \(0, 1\)"),
+        ("train.ema_decay=0", r"train.ema_decay=0.0 must be in \(0, 1\)"),
+        ("train.ema_decay=-0.5", "train.ema_decay"),
+        ("train.ema_decay=nan", "train.ema_decay"),
+        ("train.ema_decay=fast", "train.ema_decay"),
     ],
 )
 def test_bad_values_name_the_key(override, message):

@@ -67,7 +67,7 @@ def cmd_resume(ns: argparse.Namespace) -> int:
 def cmd_sample(ns: argparse.Namespace) -> int:
     from advnets.runs.session import sample
 
-    out = sample(ns.run_dir, ns.n, ns.output, checkpoint=ns.checkpoint, seed=ns.seed)
+    out = sample(ns.run_dir, ns.n, ns.output, checkpoint=ns.checkpoint, seed=ns.seed, ema=not ns.no_ema)
     print(out)
     return 0
 
@@ -91,9 +91,9 @@ def cmd_eval(ns: argparse.Namespace) -> int:
     for flag in given:
         if EVAL_FLAGS[flag] not in option_names:
             raise UserError(f"--{flag} does not apply to metric {ns.metric!r}; its options are: {', '.join(option_names)}")
-    G, cfg, state, kind = load_generator(ns.run_dir, ns.checkpoint)
+    G, cfg, state, kind, ema = load_generator(ns.run_dir, ns.checkpoint, ema=not ns.no_ema)
     options = metric_options(cfg, ns.metric, {EVAL_FLAGS[f]: v for f, v in given.items()})
-    result = evaluate(G, cfg, kind, ns.metric, options, progress=not ns.quiet)
+    result = evaluate(G, cfg, kind, ns.metric, options, progress=not ns.quiet, ema=ema)
     record = {
         "step": state["counters"]["step"],
         "epoch": state["cursor"]["epoch"],
@@ -182,6 +182,9 @@ def cmd_presets(ns: argparse.Namespace) -> int:
     return 0
 
 
+NO_EMA_HELP = "use the raw G, not the moving average of its weights (train.ema_decay) that a run keeps"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="advnets",
@@ -220,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--checkpoint", type=Path, help="a checkpoint file (default: the run's latest)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--no-ema", action="store_true", help=NO_EMA_HELP)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="score a run's generator with a registered metric (default parzen)")
@@ -236,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="σ grid: a list 0.15,0.2 or start:stop:count (default: the paper's logspace(-1, 0, 10)); "
         "another grid gets another metric name",
     )
+    p.add_argument("--no-ema", action="store_true", help=NO_EMA_HELP + "; its score keeps the plain metric name")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)
 

@@ -64,6 +64,7 @@ class TrainConfig:
     unroll_lr: float | None = None  # step size of the unrolled D updates; null = D's current learning rate
     g_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     d_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    ema_decay: float | None = None  # G_ema <- decay*G_ema + (1-decay)*G after each G update, for samples and scores (null = off; e.g. 0.999)
 
 
 @dataclass
@@ -468,6 +469,12 @@ def validate(cfg: RunConfig) -> None:
         check_positive("train.g_batch_size", cfg.train.g_batch_size)
     _check_optimizer("train.g_optimizer", cfg.train.g_optimizer)
     _check_optimizer("train.d_optimizer", cfg.train.d_optimizer)
+    decay = cfg.train.ema_decay
+    if decay is not None and not 0.0 < decay < 1.0:
+        raise UserError(
+            f"train.ema_decay={decay} must be in (0, 1), e.g. 0.999 (the weight kept by the average each update); "
+            "null turns the average off"
+        )
     for key in (
         "every_steps",
         "sample_every_steps",

@@ -3,6 +3,10 @@
 `evaluate(G, cfg, name)` loads the reference splits the metric needs (cached by the caller across evaluations),
 samples from G in eval mode with the run's noise prior and eval.seed, and returns the metric's record. Records are
 appended to the run's `eval.jsonl`; `metric_figure` draws one protocol's records per epoch.
+
+A record says which generator it scored (`"generator": "ema"` for the moving average of G's weights, `"raw"` for G
+itself), and a score of the average is stored under the protocol name with `-ema` appended (`parzen10k-ema`), so
+that it is never compared with, or plotted as, a score of G; G's own scores keep the names they always had.
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ from advnets.metrics import METRICS, Metric, MetricInputs
 from advnets.models.sampling import generate
 
 EVALS = "eval.jsonl"
+EMA_SUFFIX = "-ema"
+
+
+def scored_name(protocol: str, *, ema: bool) -> str:
+    """The name a score is stored under: the metric's protocol name, plus `-ema` for G's weight average."""
+    return f"{protocol}{EMA_SUFFIX}" if ema else protocol
 
 
 def metric_options(cfg: RunConfig, name: str, overrides: dict[str, Any] | None = None) -> Any:
@@ -44,8 +54,10 @@ def evaluate(
     *,
     references: dict[str, DataSet] | None = None,
     progress: bool = False,
+    ema: bool = False,
 ) -> dict[str, Any]:
-    """Metric `name` of G with `options` (default: the run's) -> its record (with "metric" and the protocol "name")."""
+    """Metric `name` of G with `options` (default: the run's) -> its record (with "metric", the protocol "name" and
+    "generator"). `ema` says that G is the run's weight average: the record is named and marked as such."""
     metric = METRICS.get(name)
     options = options if options is not None else metric_options(cfg, name)
     references = references if references is not None else reference_data(cfg, metric)
@@ -57,8 +69,8 @@ def evaluate(
         seed=cfg.eval.seed,
         progress=progress,
     )
-    record = metric.compute(options, inputs)
-    return {"metric": name, "name": metric.protocol(options, references), **record}
+    record = {"metric": name, "name": metric.protocol(options, references), **metric.compute(options, inputs)}
+    return {**record, "name": scored_name(record["name"], ema=ema), "generator": "ema" if ema else "raw"}
 
 
 def append_eval(run_dir: Path, record: dict[str, Any]) -> None:
@@ -119,4 +131,4 @@ def checkpoint_kind(state: dict[str, Any], cfg: RunConfig) -> tuple[tuple[int, .
     return shape, (ImageKind(cfg.data.pixel_range) if kind == "image" else VectorKind())
 
 
-__all__ = ["EVALS", "append_eval", "evaluate", "metric_options", "read_evals", "reference_data"]
+__all__ = ["EVALS", "append_eval", "evaluate", "metric_options", "read_evals", "reference_data", "scored_name"]

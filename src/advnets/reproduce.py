@@ -30,7 +30,7 @@ import torch
 from advnets.config import RunConfig, load_config
 from advnets.data import DataSet, load_data
 from advnets.errors import UserError
-from advnets.evaluate import metric_options, read_evals, reference_data
+from advnets.evaluate import metric_options, read_evals, reference_data, scored_name
 from advnets.io import write_text
 from advnets.metrics import METRICS, ParzenOptions
 from advnets.metrics.parzen import parzen_score
@@ -256,7 +256,8 @@ def reproduce(
         preset = TARGETS[target]
         configs = [seed_config(preset, seed, epochs, eval_every, extra or []) for seed in range(seeds)]
         cfg = configs[0]
-        name = parzen_protocol(cfg)[2]
+        # Training scores G's weight average when the config keeps one (`train.ema_decay=...` among the overrides).
+        name = scored_name(parzen_protocol(cfg)[2], ema=cfg.train.ema_decay is not None)
         # Baselines first (minutes, not hours): every partial table written below already has them.
         base = baselines(out, cfg) if with_baselines else {}
         finished: list[int] = []

@@ -33,6 +33,8 @@ def run(cfg, state=None):
             "train.g_optimizer.lr=0.001",
             "train.d_optimizer.lr=0.001",
         ),
+        # G's weight average, saved and restored with the rest
+        ("train.ema_decay=0.9",),
     ],
 )
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, overrides):
@@ -47,6 +49,10 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, overrides):
         list(resumed.G.state_dict().values()) + list(resumed.D.state_dict().values()),
     ):
         assert torch.equal(a, b)
+    if resumed.parts.G_ema is not None:
+        assert full.parts.G_ema is not None and "G_ema" in state
+        for a, b in zip(full.parts.G_ema.state_dict().values(), resumed.parts.G_ema.state_dict().values()):
+            assert torch.equal(a, b)
     assert (resumed.g_updates, resumed.d_updates, resumed.epoch) == (
         full.g_updates,
         full.d_updates,
@@ -122,3 +128,10 @@ def test_sample_accepts_checkpoint_latest(tmp_path, capsys):
         capsys.readouterr()
     )
     assert grid.is_file()
+
+
+def test_a_checkpoint_without_the_average_does_not_resume_a_run_that_keeps_one():
+    state = Trainer.from_config(tiny_config("train.max_steps=2")).state_dict()
+    assert "G_ema" not in state
+    with pytest.raises(UserError, match="G_ema"):
+        Trainer.from_config(tiny_config("train.ema_decay=0.9")).load_state_dict(state)

@@ -1,12 +1,12 @@
 """Complete, atomic checkpoints that load without executing code.
 
-A checkpoint is one `torch.save`d dict of tensors and plain data: G, D, both optimisers, the step and update
-counters, the data cursor, every RNG state, the resolved config and the package version. It is written to a
-temporary file in the same folder, fsynced and renamed (advnets.io.atomic_write), and only then does `latest` (a
-small text file naming the checkpoint) move; so `latest` never names a partial file, and a failed write (a full
-disk) leaves the previous checkpoint as `latest`. Old step checkpoints are removed only after a save succeeded.
-Loading uses `weights_only=True`: a file carrying pickled code (a crafted `__reduce__` payload) is refused rather
-than run.
+A checkpoint is one `torch.save`d dict of tensors and plain data: G, D, G's weight average (`G_ema`, only when the
+run keeps one), both optimisers, the step and update counters, the data cursor, every RNG state, the resolved
+config and the package version. It is written to a temporary file in the same folder, fsynced and renamed
+(advnets.io.atomic_write), and only then does `latest` (a small text file naming the checkpoint) move; so `latest`
+never names a partial file, and a failed write (a full disk) leaves the previous checkpoint as `latest`. Old step
+checkpoints are removed only after a save succeeded. Loading uses `weights_only=True`: a file carrying pickled code
+(a crafted `__reduce__` payload) is refused rather than run.
 """
 
 from __future__ import annotations

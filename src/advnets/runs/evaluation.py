@@ -1,5 +1,6 @@
 """Evaluation during training: every metric in `eval.metrics`, every `eval.every_epochs` epochs, through the metric
-registry. Each score is appended to eval.jsonl with its protocol name and drawn per epoch in `<metric>.png`. A
+registry. Each score is appended to eval.jsonl with its protocol name and drawn per epoch in `<metric>.png`; a run
+that keeps a moving average of G's weights scores the average, under the protocol name with `-ema`. A
 course report plotted exactly such a curve and saw it fall when the generator collapsed (docs/paper.md §6).
 
 The authors' lab picked stopping points by validation Parzen likelihood (docs/paper.md §7), so for a metric with a
@@ -16,7 +17,7 @@ import torch
 
 from advnets.config import RunConfig
 from advnets.data import DataSet
-from advnets.evaluate import append_eval, evaluate, metric_figure, read_evals, reference_data
+from advnets.evaluate import append_eval, evaluate, metric_figure, read_evals, reference_data, scored_name
 from advnets.metrics import METRICS
 from advnets.runs.checkpoint import atomic_write_bytes
 from advnets.runs.hooks import is_main_process
@@ -24,7 +25,7 @@ from advnets.training.trainer import Hook, Trainer
 
 
 class EvaluationHook(Hook):
-    """Scores G with one metric every `eval.every_epochs` epochs."""
+    """Scores G (its weight average when the run keeps one) with one metric every `eval.every_epochs` epochs."""
 
     def __init__(self, run_dir: Path, cfg: RunConfig, metric_name: str) -> None:
         self.run_dir = run_dir
@@ -39,14 +40,21 @@ class EvaluationHook(Hook):
             return
         if self.references is None:
             self.references = reference_data(trainer.cfg, self.metric)
-        name = self.metric.protocol(self.options, self.references)
+        ema = trainer.parts.G_ema is not None
+        name = scored_name(self.metric.protocol(self.options, self.references), ema=ema)
         # A resumed run does not score the same epoch twice; `advnets eval` records (they name their
         # checkpoint) and other protocols do not count.
         earlier = read_evals(self.run_dir, name, training_only=True)
         if trainer.epoch in {r["epoch"] for r in earlier}:
             return
         result = evaluate(
-            trainer.G, trainer.cfg, trainer.train_set.kind, self.metric_name, self.options, references=self.references
+            trainer.G_for_samples,
+            trainer.cfg,
+            trainer.train_set.kind,
+            self.metric_name,
+            self.options,
+            references=self.references,
+            ema=ema,
         )
         record: dict[str, Any] = {"step": trainer.step, "epoch": trainer.epoch, **result}
         self._keep_best(trainer, record, earlier)

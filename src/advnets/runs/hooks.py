@@ -1,5 +1,6 @@
 """Hooks that turn a training run into a run folder: metrics (JSON lines + TensorBoard), a progress bar, sample
-grids from the fixed latent grid, the loss-curve figure and checkpoints. Only the main process writes files."""
+grids from the fixed latent grid (drawn by G's weight average when the run keeps one), the loss-curve figure and
+checkpoints. Only the main process writes files."""
 
 from __future__ import annotations
 
@@ -136,7 +137,7 @@ class SampleHook(Hook):
             examples = trainer.train_set.examples
             pick = torch.randperm(len(examples), generator=gen)[:REFERENCE_POINTS].to(examples.device)
             self.reference = examples[pick].cpu()
-        samples = generate_from(trainer.G, trainer.fixed_z)  # [grid, *shape]
+        samples = generate_from(trainer.G_for_samples, trainer.fixed_z)  # [grid, *shape]
         for name in (f"step-{trainer.step:07d}.png", "latest.png"):
             kind.show(samples, self.folder / name, reference=self.reference)
 

@@ -1,4 +1,6 @@
-"""What `advnets train`, `advnets resume` and `advnets sample` do, as library functions."""
+"""What `advnets train`, `advnets resume` and `advnets sample` do, as library functions, and the generator that
+`advnets eval` and `advnets sample` use: a run's moving average of G's weights when it keeps one, unless asked for
+the raw G."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from advnets.config import RunConfig, build_config, to_yaml
 from advnets.data import DataSet
 from advnets.data.dataset import Kind
 from advnets.errors import UserError
-from advnets.evaluate import checkpoint_kind
+from advnets.evaluate import EMA_SUFFIX, checkpoint_kind
 from advnets.io import write_text
 from advnets.models import ModelSpec, build_generator
 from advnets.models.sampling import generate
@@ -75,9 +77,11 @@ def _resume_locked(run_dir: Path, overrides: list[str] | None, data: DataSet | N
 
 
 def load_generator(
-    run_dir: Path, checkpoint: Path | None = None, device: str = "auto"
-) -> tuple[nn.Module, RunConfig, dict[str, Any], Kind]:
-    """G from a run's checkpoint (latest by default), in eval mode on `device`, with the kind of data it makes."""
+    run_dir: Path, checkpoint: Path | None = None, device: str = "auto", *, ema: bool = True
+) -> tuple[nn.Module, RunConfig, dict[str, Any], Kind, bool]:
+    """G from a run's checkpoint (latest by default), in eval mode on `device`, with the kind of data it makes and
+    whether it is the weight average: G_ema when the checkpoint holds one and `ema` (`--no-ema` gives the raw G;
+    checkpoints of runs without the average, older ones included, always give G)."""
     require_run_dir(run_dir)
     path = checkpoint if checkpoint is not None else latest_checkpoint(run_dir / "checkpoints")
     state = load_checkpoint(path)
@@ -85,22 +89,31 @@ def load_generator(
     shape, kind = checkpoint_kind(state, cfg)
     # Built without init: every weight, the output bias included, comes from the checkpoint.
     G = build_generator(cfg.model.generator, ModelSpec(cfg.model.z_dim, shape, kind), init=False)
+    use_ema = ema and "G_ema" in state
     try:
-        G.load_state_dict(state["G"])
+        G.load_state_dict(state["G_ema" if use_ema else "G"])
     except RuntimeError as err:
         raise UserError(f"{path} does not match its own config ({str(err).splitlines()[0][:160]})") from None
     G.to(resolve_device(device)).eval()
-    return G, cfg, state, kind
+    return G, cfg, state, kind, use_ema
 
 
 def sample(
-    run_dir: Path, n: int, out: Path | None = None, *, checkpoint: Path | None = None, seed: int = 0
+    run_dir: Path,
+    n: int,
+    out: Path | None = None,
+    *,
+    checkpoint: Path | None = None,
+    seed: int = 0,
+    ema: bool = True,
 ) -> Path:
-    """n samples of a run's G drawn as its data set shows examples; by default into RUN/samples/."""
+    """n samples of a run's G (its weight average when it keeps one and `ema`) drawn as its data set shows
+    examples; by default into RUN/samples/, the average's pictures named `...-ema.png`."""
     if n <= 0:
         raise UserError(f"-n {n} must be a positive number of samples")
-    G, cfg, state, kind = load_generator(run_dir, checkpoint)
+    G, cfg, state, kind, use_ema = load_generator(run_dir, checkpoint, ema=ema)
     if out is None:
-        out = run_dir / "samples" / f"sample-step{state['counters']['step']:07d}-n{n}-seed{seed}.png"
+        suffix = EMA_SUFFIX if use_ema else ""
+        out = run_dir / "samples" / f"sample-step{state['counters']['step']:07d}-n{n}-seed{seed}{suffix}.png"
     kind.show(generate(G, cfg.model.z_dim, cfg.model.noise, n, seed=seed), out)
     return out

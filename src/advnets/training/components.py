@@ -20,6 +20,7 @@ from advnets.losses import build_loss
 from advnets.models import ModelSpec, build_discriminator, build_generator
 from advnets.objectives import build_g_objectives
 from advnets.penalties import build_penalties
+from advnets.training.ema import make_ema
 from advnets.training.optim import build_optimizer
 from advnets.training.parts import Parts
 from advnets.training.updates import UPDATES, UpdateRule
@@ -55,7 +56,8 @@ class Components:
 
 
 def build_components(cfg: RunConfig, data: DataSet | None = None) -> Components:
-    """Data, G, D, optimisers, loss, penalties, transforms and G objectives for `cfg` (seeded by cfg.seed)."""
+    """Data, G, D, optimisers, loss, penalties, transforms, G objectives and G's weight average (when
+    train.ema_decay is set) for `cfg` (seeded by cfg.seed)."""
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     train_set = data if data is not None else load_data(cfg.data)  # cfg.data.split
@@ -73,5 +75,7 @@ def build_components(cfg: RunConfig, data: DataSet | None = None) -> Components:
         penalties=build_penalties(cfg.penalties),
         transforms=build_transforms(cfg.transforms),
         g_objectives=build_g_objectives(cfg.g_objectives),
+        # A copy of the initialised G: it draws no random numbers, so the weights above stay the seed's.
+        G_ema=make_ema(G) if cfg.train.ema_decay is not None else None,
     )
     return Components(train_set, parts, UPDATES.get(cfg.train.update), device)

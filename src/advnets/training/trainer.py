@@ -22,6 +22,7 @@ from advnets.errors import UserError
 from advnets.models.noise import sample_noise
 from advnets.training.batches import Cursor, EpochBatches
 from advnets.training.components import Components, build_components, resolve_device, seed_everything
+from advnets.training.ema import update_ema
 from advnets.training.optim import apply_schedule
 from advnets.training.steps import Stats
 
@@ -79,6 +80,11 @@ class Trainer:
         return self.parts.D
 
     @property
+    def G_for_samples(self) -> torch.nn.Module:  # noqa: N802
+        """The G that sample pictures and scores use: G's weight average when the run keeps one, else G."""
+        return self.parts.G_ema if self.parts.G_ema is not None else self.parts.G
+
+    @property
     def g_opt(self) -> torch.optim.Optimizer:
         return self.parts.g_opt
 
@@ -131,6 +137,10 @@ class Trainer:
     # -- one iteration ----------------------------------------------------------------------------------------
     def train_step(self) -> Stats:
         stats = self.update.run(self.parts, self, self.cfg.train)
+        if self.cfg.train.ema_decay is not None:
+            # After the rule, whichever it is: every iteration is exactly one G update.
+            assert self.parts.G_ema is not None, "build_components makes G_ema when train.ema_decay is set"
+            update_ema(self.parts.G_ema, self.G, self.cfg.train.ema_decay)
         self.step += 1
         return stats
 
@@ -199,6 +209,7 @@ class Trainer:
             "D": self.D.state_dict(),
             "g_opt": self.g_opt.state_dict(),
             "d_opt": self.d_opt.state_dict(),
+            **({"G_ema": self.parts.G_ema.state_dict()} if self.parts.G_ema is not None else {}),
             "counters": {"step": self.step, "g_updates": self.g_updates, "d_updates": self.d_updates},
             "cursor": {"epoch": self.batches.cursor.epoch, "batch": self.batches.cursor.batch},
             "rng": rng,
@@ -210,6 +221,8 @@ class Trainer:
             self.D.load_state_dict(state["D"])
             self.g_opt.load_state_dict(state["g_opt"])
             self.d_opt.load_state_dict(state["d_opt"])
+            if self.parts.G_ema is not None:
+                self.parts.G_ema.load_state_dict(state["G_ema"])
             counters, cursor, rng = state["counters"], state["cursor"], state["rng"]
             self.step, self.g_updates, self.d_updates = (
                 counters["step"],
