@@ -56,6 +56,7 @@ def evaluate(
         device=next(G.parameters()).device,
         seed=cfg.eval.seed,
         progress=progress,
+        data_options=cfg.data,
     )
     record = metric.compute(options, inputs)
     return {"metric": name, "name": metric.protocol(options, references), **record}
