@@ -68,6 +68,7 @@ def evaluate(
         device=next(G.parameters()).device,
         seed=cfg.eval.seed,
         progress=progress,
+        data_options=cfg.data,
     )
     record = {"metric": name, "name": metric.protocol(options, references), **metric.compute(options, inputs)}
     return {**record, "name": scored_name(record["name"], ema=ema), "generator": "ema" if ema else "raw"}

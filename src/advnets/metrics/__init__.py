@@ -19,13 +19,21 @@ import torch
 from advnets.config import check_positive
 from advnets.data.dataset import DataSet, ImageKind, Kind
 from advnets.errors import UserError
+from advnets.metrics.modes import (
+    PUBLISHED_GAN_MODES,
+    ModesOptions,
+    compute_modes,
+    mode_coverage,
+    modes_protocol,
+)
 from advnets.metrics.parzen import PAPER_SIGMAS, PAPER_TEST, PAPER_VALID, parzen_score, protocol_name
 from advnets.registry import Registry
 
 
 @dataclass(frozen=True)
 class MetricInputs:
-    """What a metric may use: samples from G, the reference splits it asked for, where to compute."""
+    """What a metric may use: samples from G, the reference splits it asked for, the data's definition (its
+    resolved options), where to compute."""
 
     sample: Callable[[int], torch.Tensor]  # n -> n samples [n, *shape] on the CPU (G in eval mode, seeded)
     references: dict[str, DataSet]  # split -> the run's data set in that split
@@ -33,6 +41,7 @@ class MetricInputs:
     device: torch.device
     seed: int
     progress: bool = False
+    data_options: Any = None  # the run's resolved cfg.data, for metrics that need the data's definition
 
 
 @dataclass(frozen=True)
@@ -111,12 +120,25 @@ METRICS.register("parzen", options=ParzenOptions)(
     )
 )
 
+# ------------------------------------------------------------------------------------------------- modes
+METRICS.register("modes", options=ModesOptions)(
+    Metric(
+        compute=compute_modes,
+        protocol=modes_protocol,
+        value_key="modes",
+        ylabel="{name}: mixture components covered",
+        references=PUBLISHED_GAN_MODES,
+    )
+)
+
 __all__ = [
     "METRICS",
     "PAPER_TEST",
     "PAPER_VALID",
     "Metric",
     "MetricInputs",
+    "ModesOptions",
     "ParzenOptions",
+    "mode_coverage",
     "parzen_score",
 ]
