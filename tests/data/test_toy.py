@@ -24,7 +24,7 @@ from advnets.data.toy import (
 from advnets.errors import UserError
 
 H = math.sqrt(0.5)
-RING_8 = [[1, 0], [H, H], [0, 1], [-H, H], [-1, 0], [-H, -H], [0, -1], [H, -H]]  # angles 0, 45, ..., 315 degrees
+RING_8 = [[1, 0], [H, H], [0, 1], [-H, H], [-1, 0], [-H, -H], [0, -1], [H, -H]]  # 0, 45, ..., 315 degrees
 GRID_AXIS = [-4.0, -2.0, 0.0, 2.0, 4.0]
 SMALL = {"ring-8": RingOptions(n=4000), "grid-25": GridOptions(n=4000), "gauss-1d": Gauss1dOptions(n=4000)}
 
@@ -110,7 +110,9 @@ def test_coinciding_centres_are_caught():
     angles = torch.linspace(0, 2 * math.pi, 8, dtype=torch.float64)
     buggy = Mixture(torch.stack([angles.cos(), angles.sin()], dim=1), 0.01)
     assert buggy.min_separation() == pytest.approx(0.0, abs=1e-12)
-    with pytest.raises(UserError, match=r"data \(radius, std\) puts two centres [0-9.e-]+ apart, within 6 std"):
+    with pytest.raises(
+        UserError, match=r"data \(radius, std\) puts two centres [0-9.e-]+ apart, within 6 std"
+    ):
         check_separated(buggy, "data", "radius, std")
 
 
@@ -138,7 +140,9 @@ def test_a_split_the_toys_do_not_have_is_refused_when_loading():
 
 
 def test_mixture_of_gives_centres_and_std_and_refuses_other_data():
-    centres, std = mixture_of(build_config(overrides=["data.name=grid-25", "model.generator.output=linear"]).data)
+    centres, std = mixture_of(
+        build_config(overrides=["data.name=grid-25", "model.generator.output=linear"]).data
+    )
     assert centres.shape == (25, 2) and std == 0.05
     with pytest.raises(UserError, match="data.name=digits is not a mixture of Gaussians") as err:
         mixture_of(ImageDataOptions(name="digits"))
@@ -151,5 +155,7 @@ def test_advnets_config_shows_every_toy_key_with_its_meaning():
     assert rows["data.n"] == "examples in the split" and "own fixed seed" in rows["data.split"]
     grid = {key: comment for key, _, comment in reference_rows(build_config(overrides=["data.name=grid-25"]))}
     assert "distance between neighbouring centres" in grid["data.spacing"]
-    gauss = {key: comment for key, _, comment in reference_rows(build_config(overrides=["data.name=gauss-1d"]))}
+    gauss = {
+        key: comment for key, _, comment in reference_rows(build_config(overrides=["data.name=gauss-1d"]))
+    }
     assert gauss["data.variance"].startswith("its variance") and gauss["data.mean"].startswith("mean")

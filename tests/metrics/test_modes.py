@@ -19,7 +19,9 @@ CENTRES = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
 
 
 def close(got, expected):
-    torch.testing.assert_close(torch.tensor(float(got)), torch.tensor(float(expected)), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        torch.tensor(float(got)), torch.tensor(float(expected)), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_hand_placed_samples():
@@ -99,7 +101,11 @@ def test_a_tie_goes_to_the_lower_index():
 
 @pytest.mark.parametrize(
     "samples,centres",
-    [(torch.zeros(3, 2), torch.zeros(2, 3)), (torch.zeros(3), torch.zeros(2, 1)), (torch.zeros(0, 2), CENTRES)],
+    [
+        (torch.zeros(3, 2), torch.zeros(2, 3)),
+        (torch.zeros(3), torch.zeros(2, 1)),
+        (torch.zeros(0, 2), CENTRES),
+    ],
 )
 def test_shapes_are_checked(samples, centres):
     with pytest.raises(ValueError, match="mode_coverage needs"):
@@ -146,7 +152,9 @@ def test_the_registered_metric_scores_real_ring_data_as_every_mode():
 
 def test_a_collapsed_generator_covers_one_grid_mode():
     options = GridOptions()
-    collapsed = torch.tensor([2.0, -4.0]) + 0.05 * torch.randn(2500, 2, generator=torch.Generator().manual_seed(0))
+    collapsed = torch.tensor([2.0, -4.0]) + 0.05 * torch.randn(
+        2500, 2, generator=torch.Generator().manual_seed(0)
+    )
     record = METRICS.get("modes").compute(ModesOptions(), inputs_for(collapsed, options))
     assert record["modes"] == 1 and record["components"] == 25
     assert record["counts"][3 * 5 + 0] == sum(record["counts"])  # row-major: (2, -4) is component 15

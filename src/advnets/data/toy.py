@@ -77,23 +77,32 @@ def check_separated(mixture: Mixture, prefix: str, keys: str) -> None:
         )
 
 
-def _check_split_and_size(prefix: str, split: str, n: int) -> None:
-    check_choice(f"{prefix}.split", split, list(SPLIT_SEEDS))
-    check_positive(f"{prefix}.n", n)
+@dataclass
+class ToyOptions:
+    """The `data.*` keys every toy mixture has; a subclass adds its geometry and `mixture()`."""
+
+    name: str = ""  # the toy data set (advnets.data.DATASETS)
+    split: str = "train"  # train | valid | test, each drawn from its own fixed seed
+    n: int = 50000  # examples in the split
+
+    def validate(self, prefix: str) -> None:
+        check_choice(f"{prefix}.split", self.split, list(SPLIT_SEEDS))
+        check_positive(f"{prefix}.n", self.n)
+
+    def mixture(self) -> Mixture:
+        raise NotImplementedError(f"{type(self).__name__} must define mixture()")
 
 
 @dataclass
-class RingOptions:
+class RingOptions(ToyOptions):
     """The `data.*` keys of `ring-8`."""
 
     name: str = "ring-8"  # ring-8: 8 Gaussians on a circle (PacGAN's 2-D ring)
-    split: str = "train"  # train | valid | test, each drawn from its own fixed seed
-    n: int = 50000  # examples in the split
     radius: float = 1.0  # radius of the circle of centres (PacGAN: 1)
     std: float = 0.01  # standard deviation of each component, per coordinate (PacGAN: 0.01)
 
     def validate(self, prefix: str) -> None:
-        _check_split_and_size(prefix, self.split, self.n)
+        super().validate(prefix)
         check_positive(f"{prefix}.radius", self.radius)
         check_positive(f"{prefix}.std", self.std)
         check_separated(self.mixture(), prefix, "radius, std")
@@ -103,17 +112,15 @@ class RingOptions:
 
 
 @dataclass
-class GridOptions:
+class GridOptions(ToyOptions):
     """The `data.*` keys of `grid-25`."""
 
     name: str = "grid-25"  # grid-25: 5 x 5 Gaussians on a square grid (PacGAN's 2-D grid)
-    split: str = "train"  # train | valid | test, each drawn from its own fixed seed
-    n: int = 50000  # examples in the split
     spacing: float = 2.0  # distance between neighbouring centres, at spacing * {-2..2}² (PacGAN: 2)
     std: float = 0.05  # standard deviation of each component, per coordinate (PacGAN: 0.05)
 
     def validate(self, prefix: str) -> None:
-        _check_split_and_size(prefix, self.split, self.n)
+        super().validate(prefix)
         check_positive(f"{prefix}.spacing", self.spacing)
         check_positive(f"{prefix}.std", self.std)
         check_separated(self.mixture(), prefix, "spacing, std")
@@ -123,17 +130,15 @@ class GridOptions:
 
 
 @dataclass
-class Gauss1dOptions:
+class Gauss1dOptions(ToyOptions):
     """The `data.*` keys of `gauss-1d`."""
 
     name: str = "gauss-1d"  # gauss-1d: one 1-D Gaussian (docs/paper.md §6)
-    split: str = "train"  # train | valid | test, each drawn from its own fixed seed
-    n: int = 50000  # examples in the split
     mean: float = 4.0  # mean of the Gaussian (docs/paper.md §6: 4)
     variance: float = 1.25  # its variance (docs/paper.md §6: 1.25, std ≈ 1.118)
 
     def validate(self, prefix: str) -> None:
-        _check_split_and_size(prefix, self.split, self.n)
+        super().validate(prefix)
         check_positive(f"{prefix}.variance", self.variance)
 
     def mixture(self) -> Mixture:
