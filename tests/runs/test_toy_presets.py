@@ -40,7 +40,7 @@ def test_a_toy_preset_trains_and_counts_modes_every_epoch(preset, components, tm
     assert (run_dir / "samples" / "latest.png").is_file()
     assert (run_dir / "modes.png").is_file()
     # `advnets eval` scores a checkpoint the same way: evaluate() hands the metric the run's data options.
-    G, run_cfg, _, kind = load_generator(run_dir)
+    G, run_cfg, _, kind, _ = load_generator(run_dir)
     again = evaluate(G, run_cfg, kind, "modes")
     assert {k: again[k] for k in ("name", "modes", "counts")} == {
         k: records[-1][k] for k in ("name", "modes", "counts")
