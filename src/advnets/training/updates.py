@@ -64,25 +64,26 @@ def _check_simultaneous(cfg: TrainConfig) -> None:
         )
 
 
-def _alternating(parts: Parts, loop: Loop, cfg: TrainConfig) -> Stats:
+def _d_steps(parts: Parts, loop: Loop, cfg: TrainConfig) -> tuple[Stats, torch.Tensor | None]:
+    """k = train.d_steps D updates, each on a fresh real batch; returns the last stats and real batch."""
     stats: Stats = {}
     real = None
     for _ in range(cfg.d_steps):
         loop.begin_d_update()
         real = loop.real()
         stats = d_step(parts, real, loop.noise(len(real)), loop.step)
+    return stats, real
+
+
+def _alternating(parts: Parts, loop: Loop, cfg: TrainConfig) -> Stats:
+    stats, real = _d_steps(parts, loop, cfg)
     loop.begin_g_update()
     # G objectives (feature matching) compare against the last real batch D saw in this iteration.
     return stats | g_step(parts, loop.noise(cfg.g_batch_size or cfg.batch_size), loop.step, real)
 
 
 def _unrolled(parts: Parts, loop: Loop, cfg: TrainConfig) -> Stats:
-    stats: Stats = {}
-    real = None
-    for _ in range(cfg.d_steps):
-        loop.begin_d_update()
-        real = loop.real()
-        stats = d_step(parts, real, loop.noise(len(real)), loop.step)
+    stats, real = _d_steps(parts, loop, cfg)
     loop.begin_g_update()
     # The unrolled steps take D's current learning rate unless train.unroll_lr sets one.
     lr = cfg.unroll_lr if cfg.unroll_lr is not None else parts.d_opt.param_groups[0]["lr"]
