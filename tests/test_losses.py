@@ -89,6 +89,28 @@ def test_one_sided_label_smoothing_matches_hand_values():
         build_config(overrides=["loss.real_target=1.5"])
 
 
+def test_smoothing_above_only_penalises_d_real_above_the_target():
+    # t = 0.9, logit(t) = ln 9 = 2.197225. Real logit 0 (D = 0.5) is below t: plain -log D = ln 2. Real logit 3
+    # (D = 0.952574) is above: the cross-entropy against 0.9 shifted to meet -log D at t,
+    # 0.9*softplus(-3) + 0.1*softplus(3) + 0.1*ln(1/9) = 0.043728 + 0.304859 - 0.219722 = 0.128865.
+    real = torch.tensor([0.0, 3.0], requires_grad=True)
+    fake = torch.tensor([-1.0, 1.0])
+    above = build_loss(build_config(overrides=["loss.real_target=0.9", "loss.smoothing=above"]).loss)
+    loss = above.d_terms(real, fake)["d_loss"]
+    real_term = (0.693147 + 0.128865) / 2
+    fake_term = (neg_log_sigmoid(1.0) + neg_log_sigmoid(-1.0)) / 2
+    assert float(loss.detach()) == pytest.approx(0.5 * (real_term + fake_term), abs=1e-5)
+    loss.backward()
+    # d/dl: -(1 - D) = -0.5 below t; D - t = 0.052574 above it (pulled back to t); /2 (mean), /2 (half)
+    assert real.grad.tolist() == pytest.approx([-0.5 / 4, 0.052574 / 4], abs=1e-5)
+    # Continuous at D(x) = t, where both sides equal -log t.
+    at_t = torch.tensor([math.log(9.0)])
+    a = above.d_terms(at_t, fake)["d_loss"]
+    assert float(a) == pytest.approx(0.5 * (-math.log(0.9) + fake_term), abs=1e-6)
+    with pytest.raises(UserError, match="loss.smoothing='under'"):
+        build_config(overrides=["loss.smoothing=under"])
+
+
 def test_critic_and_least_squares_losses_match_hand_values():
     # REAL = [0, 2], FAKE = [-1, 1]
     wgan = build_loss(build_config(overrides=["loss.name=wgan"]).loss)

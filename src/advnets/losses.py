@@ -16,6 +16,7 @@ its scores instead). The training steps only read "d_loss" and "g_loss", so a ne
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -67,14 +68,26 @@ LOSSES: Registry[Callable[[Any], Loss]] = Registry("loss.name")
 
 # --------------------------------------------------------------------------------------- pure functions
 def bce_d_loss(
-    real_logits: torch.Tensor, fake_logits: torch.Tensor, *, half: bool = True, real_target: float = 1.0
+    real_logits: torch.Tensor,
+    fake_logits: torch.Tensor,
+    *,
+    half: bool = True,
+    real_target: float = 1.0,
+    smoothing: str = "target",
 ) -> torch.Tensor:
     """-log D(x) - log(1 - D(G(z))), batch means; halved when `half` (the paper code's d_obj).
 
-    With real_target y < 1 the real term is the cross-entropy against y (one-sided label smoothing, Salimans et
-    al. 2016): y·softplus(-l) + (1 - y)·softplus(l). Fakes keep target 0."""
+    With real_target t < 1, one-sided label smoothing (Salimans et al. 2016; fakes keep target 0):
+    - smoothing "target": the real term is the cross-entropy against t everywhere, t·softplus(-l) +
+      (1 - t)·softplus(l), which also weakens D's push on real examples it still doubts;
+    - smoothing "above": the plain -log D(x) while D(x) <= t, and only above t the cross-entropy against t, shifted
+      to meet it at D(x) = t. Since softplus(l) - softplus(-l) = l, that is softplus(-l) + (1 - t)·relu(l - logit t):
+      its gradient in l is D(x) - t above t (pulled back to t) and the unsmoothed -(1 - D(x)) below."""
     if real_target == 1.0:
         real_term = F.softplus(-real_logits).mean()
+    elif smoothing == "above":
+        threshold = math.log(real_target / (1.0 - real_target))  # logit(t)
+        real_term = (F.softplus(-real_logits) + (1.0 - real_target) * F.relu(real_logits - threshold)).mean()
     else:
         real_term = (real_target * F.softplus(-real_logits) + (1.0 - real_target) * F.softplus(real_logits)).mean()
     loss = real_term + F.softplus(fake_logits).mean()
@@ -101,6 +114,9 @@ def accuracies(real_logits: torch.Tensor, fake_logits: torch.Tensor, *, threshol
 
 
 # -------------------------------------------------------------------------------------------- entries
+SMOOTHINGS = ("target", "above")
+
+
 @dataclass
 class BCEOptions:
     """loss keys of `name: ns` and `name: minimax`."""
@@ -108,10 +124,13 @@ class BCEOptions:
     name: str = "ns"  # ns: G minimises -log D(G(z)) | minimax: G minimises log(1 - D(G(z)))
     d_half: bool = True  # the paper's code averages D's real and fake terms (a 0.5 factor), docs/paper.md §4.3
     real_target: float = 1.0  # D's target for real examples; 0.9 = one-sided label smoothing
+    smoothing: str = "target"  # with real_target < 1: target (cross-entropy against it) | above (only D(x) > it is penalised)
 
     def validate(self, prefix: str) -> None:
         if not 0.0 < self.real_target <= 1.0:
             raise UserError(f"{prefix}.real_target={self.real_target} must be in (0, 1]; 0.9 is the usual smoothing")
+        if self.smoothing not in SMOOTHINGS:
+            raise UserError(f"{prefix}.smoothing={self.smoothing!r} is not a smoothing; choose one of: target, above")
 
 
 @dataclass(frozen=True)
@@ -121,11 +140,15 @@ class BCELoss:
     g_loss: Callable[[torch.Tensor], torch.Tensor]
     half: bool = True
     real_target: float = 1.0
+    smoothing: str = "target"
     panel: MonitorPanel = PROBABILITY_PANEL
 
     def d_terms(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> Terms:
+        loss = bce_d_loss(
+            real_logits, fake_logits, half=self.half, real_target=self.real_target, smoothing=self.smoothing
+        )
         return {
-            "d_loss": bce_d_loss(real_logits, fake_logits, half=self.half, real_target=self.real_target),
+            "d_loss": loss,
             "d_real": torch.sigmoid(real_logits.detach()).mean(),
             "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
             **accuracies(real_logits, fake_logits, threshold=0.0),
@@ -137,12 +160,12 @@ class BCELoss:
 
 @LOSSES.register("ns", options=BCEOptions)
 def _non_saturating(options: BCEOptions) -> Loss:
-    return BCELoss(non_saturating_g_loss, half=options.d_half, real_target=options.real_target)
+    return BCELoss(non_saturating_g_loss, options.d_half, options.real_target, options.smoothing)
 
 
 @LOSSES.register("minimax", options=BCEOptions)
 def _minimax(options: BCEOptions) -> Loss:
-    return BCELoss(minimax_g_loss, half=options.d_half, real_target=options.real_target)
+    return BCELoss(minimax_g_loss, options.d_half, options.real_target, options.smoothing)
 
 
 def build_loss(options: Any) -> Loss:
