@@ -21,6 +21,7 @@ from advnets.runs.checkpoint import latest_checkpoint, load_checkpoint
 from advnets.runs.evaluation import evaluation_hooks
 from advnets.runs.hooks import CheckpointHook, LossPlotHook, MetricsHook, SampleHook
 from advnets.runs.lock import run_lock
+from advnets.runs.recovery import fit_with_recovery
 from advnets.runs.run_dir import CONFIG, create_run_dir, load_run_config, record_command, require_run_dir
 from advnets.training.components import resolve_device
 from advnets.training.trainer import Hook, Trainer, check_resumable
@@ -45,8 +46,9 @@ def train(
     trainer = Trainer.from_config(cfg, data=data)
     run_dir = create_run_dir(cfg, out, runs_root)
     with run_lock(run_dir):
-        trainer.hooks = default_hooks(run_dir, cfg, evaluation_hooks(run_dir, cfg))
-        return run_dir, trainer.fit()
+        return run_dir, fit_with_recovery(
+            trainer, run_dir, lambda: default_hooks(run_dir, cfg, evaluation_hooks(run_dir, cfg))
+        )
 
 
 def resume(run_dir: Path, overrides: list[str] | None = None, *, data: DataSet | None = None) -> str:
@@ -72,8 +74,9 @@ def _resume_locked(run_dir: Path, overrides: list[str] | None, data: DataSet | N
         )
     write_text(run_dir / CONFIG, to_yaml(cfg), durable=True)
     record_command(run_dir)
-    trainer.hooks = default_hooks(run_dir, cfg, evaluation_hooks(run_dir, cfg))
-    return trainer.fit()
+    return fit_with_recovery(
+        trainer, run_dir, lambda: default_hooks(run_dir, cfg, evaluation_hooks(run_dir, cfg))
+    )
 
 
 def load_generator(

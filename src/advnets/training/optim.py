@@ -63,9 +63,12 @@ def momentum_at(cfg: OptimizerConfig, epoch: int) -> float:
     return cfg.momentum + (cfg.momentum_final - cfg.momentum) * fraction
 
 
-def apply_schedule(opt: torch.optim.Optimizer, cfg: OptimizerConfig, update: int, epoch: int) -> None:
-    """Set lr (and SGD momentum) for update `update` in epoch `epoch`, both 1-indexed."""
-    lr = lr_at(cfg, update)
+def apply_schedule(
+    opt: torch.optim.Optimizer, cfg: OptimizerConfig, update: int, epoch: int, scale: float = 1.0
+) -> None:
+    """Set lr (and SGD momentum) for update `update` in epoch `epoch`, both 1-indexed; `scale` multiplies the
+    scheduled lr (the health monitor's lower-lr remedy; 1.0 leaves it exact)."""
+    lr = lr_at(cfg, update) * scale
     for group in opt.param_groups:
         group["lr"] = lr
         if cfg.name == "sgd":

@@ -60,6 +60,9 @@ class Trainer:
         self.stop_requested = False
         self.g_updates = 0
         self.d_updates = 0
+        # The health monitor's lower-lr remedy (runs/recovery.py): both scheduled lrs are multiplied by lr_scale.
+        self.lr_scale = 1.0
+        self.rollbacks = 0
         # A fixed latent grid from its own generator, so sample pictures are comparable across steps and drawing
         # them does not disturb the training RNG.
         grid_gen = torch.Generator().manual_seed(cfg.seed + 7919)
@@ -128,11 +131,11 @@ class Trainer:
 
     def begin_d_update(self) -> None:
         self.d_updates += 1
-        apply_schedule(self.d_opt, self.cfg.train.d_optimizer, self.d_updates, self.epoch + 1)
+        apply_schedule(self.d_opt, self.cfg.train.d_optimizer, self.d_updates, self.epoch + 1, self.lr_scale)
 
     def begin_g_update(self) -> None:
         self.g_updates += 1
-        apply_schedule(self.g_opt, self.cfg.train.g_optimizer, self.g_updates, self.epoch + 1)
+        apply_schedule(self.g_opt, self.cfg.train.g_optimizer, self.g_updates, self.epoch + 1, self.lr_scale)
 
     # -- one iteration ----------------------------------------------------------------------------------------
     def train_step(self) -> Stats:
@@ -213,6 +216,7 @@ class Trainer:
             "counters": {"step": self.step, "g_updates": self.g_updates, "d_updates": self.d_updates},
             "cursor": {"epoch": self.batches.cursor.epoch, "batch": self.batches.cursor.batch},
             "rng": rng,
+            "health": {"lr_scale": self.lr_scale, "rollbacks": self.rollbacks},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -230,6 +234,8 @@ class Trainer:
                 counters["d_updates"],
             )
             self.batches.cursor = Cursor(cursor["epoch"], cursor["batch"])
+            health = state.get("health", {})  # absent before the lower-lr remedy
+            self.lr_scale, self.rollbacks = float(health.get("lr_scale", 1.0)), int(health.get("rollbacks", 0))
             torch.set_rng_state(rng["torch"])
             if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
                 torch.cuda.set_rng_state_all(rng["cuda"])
