@@ -55,14 +55,22 @@ def pick_evenly(items: list[Any], k: int) -> list[Any]:
 
 
 def plot_strip(
-    pictures: list[tuple[int, Image.Image]], records: list[dict], path: str | Path, *, title: str | None = None
+    pictures: list[tuple[int, Image.Image]],
+    records: list[dict],
+    path: str | Path,
+    *,
+    title: str | None = None,
 ) -> None:
     """Sample grids `pictures` [(step, image)] in one row, left to right, over the diversity curves drawn from
     `records` (metrics lines; missing columns are left out) to a PNG at `path`."""
     if not pictures:
-        raise UserError(f"no sample pictures to draw {path} from; train until the first sample picture is written")
+        raise UserError(
+            f"no sample pictures to draw {path} from; train until the first sample picture is written"
+        )
     n = len(pictures)
-    fig = Figure(figsize=(max(n, 4) * PICTURE_IN, PICTURE_IN + 0.35 + CURVES_IN), dpi=DPI, layout="constrained")
+    fig = Figure(
+        figsize=(max(n, 4) * PICTURE_IN, PICTURE_IN + 0.35 + CURVES_IN), dpi=DPI, layout="constrained"
+    )
     FigureCanvasAgg(fig)
     grid = fig.add_gridspec(2, n, height_ratios=[PICTURE_IN + 0.35, CURVES_IN])
     for i, (step, picture) in enumerate(pictures):
@@ -76,7 +84,9 @@ def plot_strip(
     for key, (label, color, width) in CURVES.items():
         xs, ys = _series(records, "step", key)
         if xs.size:
-            curves.plot(xs, ys, color=color, linewidth=width, marker="o" if xs.size == 1 else None, label=label)
+            curves.plot(
+                xs, ys, color=color, linewidth=width, marker="o" if xs.size == 1 else None, label=label
+            )
     curves.axhline(1.0, color="black", linestyle="--", linewidth=1.0, label="the data (ratio 1)")
     for step, _ in pictures:
         curves.axvline(step, color="grey", linestyle=":", linewidth=0.8)
@@ -90,7 +100,12 @@ def plot_strip(
 
 
 def write_strip(
-    samples_folder: Path, records: list[dict], path: Path, *, title: str | None = None, max_pictures: int = MAX_PICTURES
+    samples_folder: Path,
+    records: list[dict],
+    path: Path,
+    *,
+    title: str | None = None,
+    max_pictures: int = MAX_PICTURES,
 ) -> bool:
     """The strip of a run: up to `max_pictures` of its step pictures, evenly spread over the run, first and last
     included, to `path`. Returns False (and writes nothing) when the run has no step picture yet."""

@@ -23,7 +23,9 @@ import torch
 from advnets.models.sampling import generate_from
 from advnets.runs.health import mean_pairwise_distance
 
-REFERENCE_SEED_OFFSET = 15485863  # the reference examples' own RNG, apart from training's and the health monitor's
+REFERENCE_SEED_OFFSET = (
+    15485863  # the reference examples' own RNG, apart from training's and the health monitor's
+)
 
 
 def nearest_neighbour_distance(x: torch.Tensor) -> float:

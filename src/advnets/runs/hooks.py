@@ -186,9 +186,10 @@ class LossPlotHook(Hook):
 
     def on_end(self, trainer: Trainer, status: str) -> None:
         self.draw(trainer, force=True)
-        if is_main_process() and isinstance(trainer.train_set.kind, ImageKind) and (self.run_dir / METRICS).exists():
+        metrics = self.run_dir / METRICS
+        if is_main_process() and isinstance(trainer.train_set.kind, ImageKind) and metrics.exists():
             title = f"{trainer.cfg.name}: samples on the fixed latent grid, and their diversity"
-            write_strip(self.run_dir / "samples", read_jsonl(self.run_dir / METRICS), self.run_dir / "strip.png", title=title)
+            write_strip(self.run_dir / "samples", read_jsonl(metrics), self.run_dir / "strip.png", title=title)
 
 
 class CheckpointHook(Hook):
