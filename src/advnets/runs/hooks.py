@@ -16,7 +16,9 @@ from advnets.data import ImageKind
 from advnets.io import append_jsonl, read_jsonl
 from advnets.models.sampling import generate_from
 from advnets.reporting.figures import plot_losses
+from advnets.reporting.strip import write_strip
 from advnets.runs.checkpoint import save_checkpoint
+from advnets.runs.collapse import CollapseSignals
 from advnets.runs.health import HealthSignals, TrainingDiverged, divergence_message, finite_weights, flags
 from advnets.runs.run_dir import METRICS
 from advnets.training.trainer import Hook, Trainer
@@ -41,6 +43,7 @@ class MetricsHook(Hook):
         self.writer: Any = None  # SummaryWriter, imported lazily
         self.bar: tqdm | None = None
         self.health = HealthSignals()
+        self.collapse = CollapseSignals()
 
     def on_start(self, trainer: Trainer) -> None:
         # (A line torn by a crash is handled by append_jsonl: the next record starts on a line of its own.)
@@ -48,6 +51,7 @@ class MetricsHook(Hook):
             from torch.utils.tensorboard import SummaryWriter  # imported lazily: it is slow to import
 
             self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=trainer.step or None)
+        self.collapse.start(trainer)
         self.bar = tqdm(
             total=trainer.planned_steps(),
             initial=trainer.step,
@@ -90,7 +94,7 @@ class MetricsHook(Hook):
             "momentum_d": trainer.d_opt.param_groups[0].get("momentum", 0.0),
             "examples_per_s": self.count * trainer.real_examples_per_step() / max(now - self.tick, 1e-9),
         }
-        record |= self.health.signals(trainer)
+        record |= self.health.signals(trainer) | self.collapse.signals(trainer)
         record["flags"] = flags(record, trainer.cfg.health)
         self.sums, self.count, self.tick = {}, 0, now
         if is_main_process():
@@ -155,7 +159,8 @@ class SampleHook(Hook):
 
 
 class LossPlotHook(Hook):
-    """Redraws losses.png from metrics.jsonl at checkpoints and at the end (never more than every 20 s)."""
+    """Redraws losses.png from metrics.jsonl at checkpoints and at the end (never more than every 20 s); at the end
+    of an image run, also strip.png: its sample grids over the diversity curves (reporting/strip.py)."""
 
     def __init__(self, run_dir: Path, min_interval_s: float = 20.0) -> None:
         self.run_dir = run_dir
@@ -181,6 +186,10 @@ class LossPlotHook(Hook):
 
     def on_end(self, trainer: Trainer, status: str) -> None:
         self.draw(trainer, force=True)
+        metrics = self.run_dir / METRICS
+        if is_main_process() and isinstance(trainer.train_set.kind, ImageKind) and metrics.exists():
+            title = f"{trainer.cfg.name}: samples on the fixed latent grid, and their diversity"
+            write_strip(self.run_dir / "samples", read_jsonl(metrics), self.run_dir / "strip.png", title=title)
 
 
 class CheckpointHook(Hook):
