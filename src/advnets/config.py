@@ -86,6 +86,7 @@ class HealthConfig:
     max_loss: float = 1.0e6  # |d_loss| or |g_loss| above this (or NaN/inf) is divergence: the run stops
     collapse_ratio: float = 0.1  # flag mode_collapse when samples' mean pairwise distance < this x the data's
     overconfident: float = 0.99  # flag d_overconfident when D's accuracy on real and on fake both exceed this
+    cycling_jump: float = 0.2  # flag mode_cycling when collapsed and mode_jump (the mean sample's move) exceeds this
     on_divergence: str = "stop"  # stop | lower_lr: roll back to the last healthy state, go on with both lrs x lr_factor
     lr_factor: float = 0.5  # lower_lr: multiplies both learning rates at each rollback
     max_rollbacks: int = 3  # lower_lr: rollbacks before the run stops for good
@@ -492,6 +493,7 @@ def validate(cfg: RunConfig) -> None:
     check_positive("health.max_loss", cfg.health.max_loss)
     check_positive("health.collapse_ratio", cfg.health.collapse_ratio, allow_zero=True)
     check_positive("health.overconfident", cfg.health.overconfident)
+    check_positive("health.cycling_jump", cfg.health.cycling_jump)
     check_choice("health.on_divergence", cfg.health.on_divergence, DIVERGENCE_REMEDIES)
     if not 0.0 < cfg.health.lr_factor < 1.0:
         raise UserError(f"health.lr_factor={cfg.health.lr_factor} must be in (0, 1), e.g. 0.5")

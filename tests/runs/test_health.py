@@ -27,6 +27,10 @@ def test_flags():
     assert flags({"d_loss": math.nan}, cfg) == ["diverged"]
     assert flags({"d_loss": 7e20, "g_loss": 1.0}, cfg) == ["diverged"]
     assert flags({"d_loss": 0.1, "diversity": 0.01}, cfg) == ["mode_collapse"]
+    # Cycling: collapsed (diversity < 0.1) and the mean sample moved more than 0.2 of the data's spread.
+    assert flags({"d_loss": 0.1, "diversity": 0.01, "mode_jump": 0.3}, cfg) == ["mode_collapse", "mode_cycling"]
+    assert flags({"d_loss": 0.1, "diversity": 0.01, "mode_jump": 0.1}, cfg) == ["mode_collapse"]
+    assert flags({"d_loss": 0.1, "diversity": 0.5, "mode_jump": 0.9}, cfg) == []  # a varied G that learns fast
     assert flags({"d_loss": 0.01, "d_acc_real": 1.0, "d_acc_fake": 0.995}, cfg) == ["d_overconfident"]
 
 

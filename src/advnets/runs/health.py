@@ -6,8 +6,9 @@ Signals, computed once per `log.every_steps` (no extra host sync in the hot loop
 examples (from the loss's own monitors), the gradient norms of G and D of the last update (the `.grad` tensors the
 update left behind), the spread of the losses within the interval, and sample diversity: the mean pairwise distance
 of G's samples on the fixed latent grid over that of as many training examples. Flags: `mode_collapse`,
-`d_overconfident`, `diverged`. Divergence (NaN/inf, or |loss| > health.max_loss) stops the run with one line that
-names the last good checkpoint; a checkpoint is never written from non-finite weights.
+`mode_cycling` (collapsed while the mean sample jumps, runs/collapse.py), `d_overconfident`, `diverged`.
+Divergence (NaN/inf, or |loss| > health.max_loss) stops the run with one line that names the last good
+checkpoint; a checkpoint is never written from non-finite weights.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def flags(record: dict[str, Any], cfg: HealthConfig) -> list[str]:
         found.append("diverged")
     if record.get("diversity", math.inf) < cfg.collapse_ratio:
         found.append("mode_collapse")
+        # Collapsed, and the one mode moves: G jumps from mode to mode as D learns to reject each (docs/paper.md §6).
+        if record.get("mode_jump", 0.0) > cfg.cycling_jump:
+            found.append("mode_cycling")
     if min(record.get("d_acc_real", 0.0), record.get("d_acc_fake", 0.0)) > cfg.overconfident:
         found.append("d_overconfident")
     return found
