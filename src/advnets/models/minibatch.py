@@ -7,8 +7,8 @@ logit layer. A batch of near-identical fakes (a collapsed G) gets large o, which
 
 Choices, against the paper's Eq. (in 3.2) and its released code (openai/improved-gan, mnist_svhn_cifar10/nn.py,
 `MinibatchLayer`):
-- The sum leaves out j = i. The paper's formula includes it, but the self term is the constant exp(0) = 1 and the
-  released code masks it out; so a batch of one example gets o = 0.
+- The sum leaves out j = i. The paper's formula includes it, but the self term is the constant exp(0) = 1, and the
+  released code removes it (it adds 1e6 to every self-distance); so a batch of one example gets o = 0.
 - T ~ N(0, 0.05²), the released code's initialisation of its `theta`. The released code also weight-normalises T
   (a learned scale per kernel, data-dependent init) and adds a learned bias to o; neither is in the paper's
   definition and we leave both out (the logit layer's own bias absorbs a constant shift of o). The config's
@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-T_INIT_STD = 0.05  # std of T's normal init (openai/improved-gan mnist_svhn_cifar10/nn.py, MinibatchLayer theta)
+T_INIT_STD = 0.05  # as the released MinibatchLayer draws its theta (mnist_svhn_cifar10/nn.py)
 
 
 class MinibatchDiscrimination(nn.Module):
@@ -52,7 +52,9 @@ class MinibatchDiscrimination(nn.Module):
     def minibatch_features(self, f: torch.Tensor) -> torch.Tensor:
         """o [N, B]: o_ib = Σ_{j≠i} exp(-||M_i,b - M_j,b||_1) for the features f [N, A] of one batch."""
         if f.dim() != 2 or f.shape[1] != self.in_features:
-            raise ValueError(f"minibatch discrimination expects features [N, {self.in_features}], got {list(f.shape)}")
+            raise ValueError(
+                f"minibatch discrimination expects features [N, {self.in_features}], got {list(f.shape)}"
+            )
         M = (f @ self.weight.flatten(1)).unflatten(1, (self.kernels, self.kernel_dims))  # [N, B, C]
         l1 = (M.unsqueeze(1) - M.unsqueeze(0)).abs().sum(-1)  # [N, N, B]: l1[i, j, b] = ||M_i,b - M_j,b||_1
         self_pairs = torch.eye(len(f), dtype=torch.bool, device=f.device).unsqueeze(-1)  # [N, N, 1]

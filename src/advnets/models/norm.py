@@ -29,7 +29,9 @@ class VirtualBatchNorm1d(nn.Module):
     def __init__(self, num_features: int, reference_size: int, eps: float = VBN_EPS) -> None:
         super().__init__()
         if num_features <= 0 or reference_size <= 0:
-            raise ValueError(f"VBN needs num_features > 0 and reference_size > 0, got {num_features}, {reference_size}")
+            raise ValueError(
+                f"VBN needs num_features > 0 and reference_size > 0, got {num_features}, {reference_size}"
+            )
         self.num_features = num_features
         self.reference_size = reference_size
         self.eps = eps
@@ -52,7 +54,9 @@ class VirtualBatchNorm1d(nn.Module):
         new = 1.0 / (R + 1)  # the example's weight among the R + 1 rows it is normalised with
         mean = new * x + (1.0 - new) * ref_mean  # [N, F]
         mean_square = new * x.square() + (1.0 - new) * ref_mean_square  # [N, F]
-        return torch.cat([self._normalise(ref, ref_mean, ref_mean_square), self._normalise(x, mean, mean_square)])
+        return torch.cat(
+            [self._normalise(ref, ref_mean, ref_mean_square), self._normalise(x, mean, mean_square)]
+        )
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, reference_size={self.reference_size}, eps={self.eps}"
