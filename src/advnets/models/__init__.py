@@ -89,37 +89,25 @@ def _normalised(D: nn.Module, options: Any) -> nn.Module:
     return spectral_norm_(D) if options.spectral_norm else D
 
 
+def _skeleton_keys(options: Any) -> dict[str, Any]:
+    """The keys both dropout discriminator families share: dropout keeps and minibatch discrimination."""
+    return {
+        "input_keep": options.input_keep,
+        "hidden_keep": options.hidden_keep,
+        "minibatch_kernels": options.minibatch_kernels,
+        "minibatch_kernel_dims": options.minibatch_kernel_dims,
+    }
+
+
 DISCRIMINATORS.register("maxout", options=MaxoutDiscriminatorOptions)(
     ModelFamily(
-        lambda o, spec: _normalised(
-            MaxoutDiscriminator(
-                spec.shape,
-                o.hidden,
-                pieces=o.pieces,
-                input_keep=o.input_keep,
-                hidden_keep=o.hidden_keep,
-                minibatch_kernels=o.minibatch_kernels,
-                minibatch_kernel_dims=o.minibatch_kernel_dims,
-            ),
-            o,
-        ),
+        lambda o, spec: _normalised(MaxoutDiscriminator(spec.shape, o.hidden, pieces=o.pieces, **_skeleton_keys(o)), o),
         _uniform_init,
     )
 )
 DISCRIMINATORS.register("mlp", options=MLPDiscriminatorOptions)(
     ModelFamily(
-        lambda o, spec: _normalised(
-            MLPDiscriminator(
-                spec.shape,
-                o.hidden,
-                activation=o.activation,
-                input_keep=o.input_keep,
-                hidden_keep=o.hidden_keep,
-                minibatch_kernels=o.minibatch_kernels,
-                minibatch_kernel_dims=o.minibatch_kernel_dims,
-            ),
-            o,
-        ),
+        lambda o, spec: _normalised(MLPDiscriminator(spec.shape, o.hidden, activation=o.activation, **_skeleton_keys(o)), o),
         _uniform_init,
     )
 )

@@ -247,23 +247,14 @@ class MaxoutDiscriminator(_DropoutDiscriminator):
         pieces: int = 5,
         input_keep: float = 0.8,
         hidden_keep: float = 0.5,
-        minibatch_kernels: int = 0,
-        minibatch_kernel_dims: int = 5,
+        **minibatch: int,  # minibatch_kernels, minibatch_kernel_dims: see _DropoutDiscriminator
     ) -> None:
         width = math.prod(image_shape)
         layers: list[nn.Module] = []
         for units in hidden:
             layers.append(Maxout(width, units, pieces))
             width = units
-        super().__init__(
-            image_shape,
-            layers,
-            width,
-            input_keep=input_keep,
-            hidden_keep=hidden_keep,
-            minibatch_kernels=minibatch_kernels,
-            minibatch_kernel_dims=minibatch_kernel_dims,
-        )
+        super().__init__(image_shape, layers, width, input_keep=input_keep, hidden_keep=hidden_keep, **minibatch)
 
 
 class MLPDiscriminator(_DropoutDiscriminator):
@@ -277,8 +268,7 @@ class MLPDiscriminator(_DropoutDiscriminator):
         activation: str = "leaky_relu",
         input_keep: float = 1.0,
         hidden_keep: float = 1.0,
-        minibatch_kernels: int = 0,
-        minibatch_kernel_dims: int = 5,
+        **minibatch: int,  # minibatch_kernels, minibatch_kernel_dims: see _DropoutDiscriminator
     ) -> None:
         width = math.prod(image_shape)
         layers: list[nn.Module] = []
@@ -286,12 +276,4 @@ class MLPDiscriminator(_DropoutDiscriminator):
             act = make_activation(activation, "model.discriminator.activation")
             layers.append(nn.Sequential(nn.Linear(width, units), act))
             width = units
-        super().__init__(
-            image_shape,
-            layers,
-            width,
-            input_keep=input_keep,
-            hidden_keep=hidden_keep,
-            minibatch_kernels=minibatch_kernels,
-            minibatch_kernel_dims=minibatch_kernel_dims,
-        )
+        super().__init__(image_shape, layers, width, input_keep=input_keep, hidden_keep=hidden_keep, **minibatch)
