@@ -138,6 +138,8 @@ def test_open_sections_resolve_to_their_entries_options_and_round_trip():
         "hidden_keep": 1.0,
         "init_range": None,
         "spectral_norm": False,
+        "minibatch_kernels": 0,
+        "minibatch_kernel_dims": 5,
     }
     assert build_config(base=saved) == cfg
 

@@ -19,6 +19,7 @@ from torch import nn
 from advnets.data.dataset import Kind
 from advnets.models.init import output_bias_from_marginals_, uniform_init_
 from advnets.models.layers import Maxout, spectral_norm_
+from advnets.models.minibatch import MinibatchDiscrimination
 from advnets.models.mlp import (
     MaxoutDiscriminator,
     MaxoutDiscriminatorOptions,
@@ -29,6 +30,7 @@ from advnets.models.mlp import (
     check_output_matches,
 )
 from advnets.models.noise import sample_noise
+from advnets.models.norm import VirtualBatchNorm1d
 from advnets.registry import Registry
 
 
@@ -40,6 +42,7 @@ class ModelSpec:
     shape: tuple[int, ...]  # one example: (C, H, W) or (D,)
     kind: Kind
     data_mean: torch.Tensor | None = None  # mean training example [*shape]; None when building to load a checkpoint
+    noise: str = "uniform"  # the prior of z (model.noise); VBN draws its reference batch from it
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,16 @@ def _uniform_init(module: nn.Module, options: Any, spec: ModelSpec) -> None:
 
 def _build_mlp_generator(options: MLPGeneratorOptions, spec: ModelSpec) -> nn.Module:
     check_output_matches(options.output, spec.kind)
-    return MLPGenerator(spec.z_dim, options.hidden, spec.shape, activation=options.activation, output=options.output)
+    return MLPGenerator(
+        spec.z_dim,
+        options.hidden,
+        spec.shape,
+        activation=options.activation,
+        output=options.output,
+        norm=options.norm,
+        reference_batch=options.reference_batch,
+        noise=spec.noise,
+    )
 
 
 def _init_mlp_generator(G: nn.Module, options: MLPGeneratorOptions, spec: ModelSpec) -> None:
@@ -77,25 +89,25 @@ def _normalised(D: nn.Module, options: Any) -> nn.Module:
     return spectral_norm_(D) if options.spectral_norm else D
 
 
+def _skeleton_keys(options: Any) -> dict[str, Any]:
+    """The keys both dropout discriminator families share: dropout keeps and minibatch discrimination."""
+    return {
+        "input_keep": options.input_keep,
+        "hidden_keep": options.hidden_keep,
+        "minibatch_kernels": options.minibatch_kernels,
+        "minibatch_kernel_dims": options.minibatch_kernel_dims,
+    }
+
+
 DISCRIMINATORS.register("maxout", options=MaxoutDiscriminatorOptions)(
     ModelFamily(
-        lambda o, spec: _normalised(
-            MaxoutDiscriminator(
-                spec.shape, o.hidden, pieces=o.pieces, input_keep=o.input_keep, hidden_keep=o.hidden_keep
-            ),
-            o,
-        ),
+        lambda o, spec: _normalised(MaxoutDiscriminator(spec.shape, o.hidden, pieces=o.pieces, **_skeleton_keys(o)), o),
         _uniform_init,
     )
 )
 DISCRIMINATORS.register("mlp", options=MLPDiscriminatorOptions)(
     ModelFamily(
-        lambda o, spec: _normalised(
-            MLPDiscriminator(
-                spec.shape, o.hidden, activation=o.activation, input_keep=o.input_keep, hidden_keep=o.hidden_keep
-            ),
-            o,
-        ),
+        lambda o, spec: _normalised(MLPDiscriminator(spec.shape, o.hidden, activation=o.activation, **_skeleton_keys(o)), o),
         _uniform_init,
     )
 )
@@ -126,6 +138,7 @@ __all__ = [
     "MLPGenerator",
     "Maxout",
     "MaxoutDiscriminator",
+    "MinibatchDiscrimination",
     "ModelFamily",
     "ModelSpec",
     "build_discriminator",
@@ -133,4 +146,5 @@ __all__ = [
     "output_bias_from_marginals_",
     "sample_noise",
     "uniform_init_",
+    "VirtualBatchNorm1d",
 ]

@@ -1,13 +1,16 @@
 """Fully connected generator and discriminators of Goodfellow et al. (2014), docs/paper.md §0 and §1a.
 
-G: z -> [Linear -> activation] * len(hidden) -> Linear -> output nonlinearity, reshaped to the image shape.
-   The paper's MNIST G is 100 -> 1200 ReLU -> 1200 ReLU -> 784 sigmoid, without dropout.
+G: z -> [Linear -> (norm) -> activation] * len(hidden) -> Linear -> output nonlinearity, reshaped to the image
+   shape. The paper's MNIST G is 100 -> 1200 ReLU -> 1200 ReLU -> 784 sigmoid, without dropout or norm.
+   `norm` (advnets.models.norm) is off by default; batch norm or virtual batch norm (Salimans et al. 2016, §3.4).
 D: flatten -> [Dropout -> hidden layer] * len(hidden) -> Dropout -> Linear(., 1), emitting a logit (no
    sigmoid: the losses apply it stably). pylearn2's `dropout_fprop` drops the input of *every* D layer, the
    logit layer included: keep 0.8 on the image, 0.5 after that, with inverted scaling 1/keep.
    nn.Dropout(p = 1 - keep) does exactly that; a keep of 1.0 adds no module. The paper's MNIST D uses
    Maxout(240 units, 5 pieces) hidden layers; MLPDiscriminator swaps in Linear + activation (docs/paper.md §6,
-   MNIST zeros: 784 -> 256 LeakyReLU -> 1).
+   MNIST zeros: 784 -> 256 LeakyReLU -> 1). With `minibatch_kernels` B > 0 (advnets.models.minibatch, Salimans
+   et al. 2016, §3.2) the logit layer's input is [last hidden features, B minibatch features]; `features(x)`
+   (feature matching) stays the hidden features.
 
 These modules build with PyTorch's default init; `advnets.models.build_*` apply the config's init.
 """
@@ -25,6 +28,9 @@ from advnets.config import check_choice, check_positive, check_probability
 from advnets.data.dataset import Kind
 from advnets.errors import UserError
 from advnets.models.layers import ACTIVATIONS, Maxout, make_activation
+from advnets.models.minibatch import MinibatchDiscrimination
+from advnets.models.noise import sample_noise
+from advnets.models.norm import NORMS, make_norm
 from advnets.pixels import OUTPUT_RANGES
 
 OUTPUT_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -41,6 +47,11 @@ def _check_widths(prefix: str, hidden: list[int], init_range: float | None) -> N
         check_positive(f"{prefix}.init_range", init_range)
 
 
+def _check_minibatch(prefix: str, kernels: int, kernel_dims: int) -> None:
+    check_positive(f"{prefix}.minibatch_kernels", kernels, allow_zero=True)  # 0 = off
+    check_positive(f"{prefix}.minibatch_kernel_dims", kernel_dims)
+
+
 @dataclass
 class MLPGeneratorOptions:
     """model.generator keys of `arch: mlp`."""
@@ -51,11 +62,15 @@ class MLPGeneratorOptions:
     output: str = "sigmoid"  # sigmoid ([0, 1] pixels) | tanh ([-1, 1] pixels) | linear (vectors)
     init_range: float | None = None  # weights ~ U(-r, r), biases 0 (pylearn2 irange; the paper: 0.05); null = PyTorch's
     bias_from_marginals: bool = False  # output bias = inverse output of the mean training example (the paper: on)
+    norm: str = "none"  # after each hidden Linear: none | batch | virtual_batch (VBN, Salimans et al. 2016 §3.4)
+    reference_batch: int = 64  # R: VBN's reference noise batch, drawn once when G is built; costs R rows per call
 
     def validate(self, prefix: str) -> None:
         _check_widths(prefix, self.hidden, self.init_range)
         check_choice(f"{prefix}.activation", self.activation, list(ACTIVATIONS))
         check_choice(f"{prefix}.output", self.output, list(OUTPUT_ACTIVATIONS))
+        check_choice(f"{prefix}.norm", self.norm, NORMS)
+        check_positive(f"{prefix}.reference_batch", self.reference_batch)
 
 
 @dataclass
@@ -69,9 +84,12 @@ class MaxoutDiscriminatorOptions:
     hidden_keep: float = 0.5  # ... and on the input of every later D layer, the logit layer included
     init_range: float | None = None  # weights ~ U(-r, r), biases 0 (the paper: 0.005); null = PyTorch's
     spectral_norm: bool = False  # divide every weight by its largest singular value (Miyato et al. 2018)
+    minibatch_kernels: int = 0  # B: minibatch-discrimination features beside the last hidden layer (0 = off)
+    minibatch_kernel_dims: int = 5  # C: dimension of each minibatch kernel's projection (Salimans et al. 2016 §3.2)
 
     def validate(self, prefix: str) -> None:
         _check_widths(prefix, self.hidden, self.init_range)
+        _check_minibatch(prefix, self.minibatch_kernels, self.minibatch_kernel_dims)
         check_positive(f"{prefix}.pieces", self.pieces)
         check_probability(f"{prefix}.input_keep", self.input_keep)
         check_probability(f"{prefix}.hidden_keep", self.hidden_keep)
@@ -88,9 +106,12 @@ class MLPDiscriminatorOptions:
     hidden_keep: float = 1.0  # ... and on the input of every later D layer
     init_range: float | None = None  # weights ~ U(-r, r), biases 0; null = PyTorch's
     spectral_norm: bool = False  # divide every weight by its largest singular value (Miyato et al. 2018)
+    minibatch_kernels: int = 0  # B: minibatch-discrimination features beside the last hidden layer (0 = off)
+    minibatch_kernel_dims: int = 5  # C: dimension of each minibatch kernel's projection (Salimans et al. 2016 §3.2)
 
     def validate(self, prefix: str) -> None:
         _check_widths(prefix, self.hidden, self.init_range)
+        _check_minibatch(prefix, self.minibatch_kernels, self.minibatch_kernel_dims)
         check_choice(f"{prefix}.activation", self.activation, list(ACTIVATIONS))
         check_probability(f"{prefix}.input_keep", self.input_keep)
         check_probability(f"{prefix}.hidden_keep", self.hidden_keep)
@@ -120,7 +141,13 @@ def _dropout(keep: float) -> list[nn.Module]:
 
 
 class MLPGenerator(nn.Module):
-    """z [N, z_dim] -> examples [N, *shape]: images [N, C, H, W] or vectors [N, D]."""
+    """z [N, z_dim] -> examples [N, *shape]: images [N, C, H, W] or vectors [N, D].
+
+    With norm="virtual_batch", a reference batch z_ref [R, z_dim] is drawn from the prior `noise` (global torch RNG)
+    after the layers are built and kept as the buffer `z_ref`, so checkpoints hold it. Each call runs
+    cat([z_ref, z]) through the hidden layers (R extra rows per call) and keeps the last N rows, so G(z)[i] depends
+    only on z[i], in train and eval mode alike.
+    """
 
     def __init__(
         self,
@@ -130,6 +157,9 @@ class MLPGenerator(nn.Module):
         *,
         activation: str = "relu",
         output: str = "sigmoid",
+        norm: str = "none",
+        reference_batch: int = 64,
+        noise: str = "uniform",
     ) -> None:
         super().__init__()
         if output not in OUTPUT_ACTIVATIONS:
@@ -141,19 +171,32 @@ class MLPGenerator(nn.Module):
         layers: list[nn.Module] = []
         width = z_dim
         for units in hidden:
-            layers += [nn.Linear(width, units), make_activation(activation, "model.generator.activation")]
+            norm_layers = make_norm(norm, units, reference_batch)
+            layers += [nn.Linear(width, units), *norm_layers, make_activation(activation, "model.generator.activation")]
             width = units
         self.hidden = nn.Sequential(*layers)
         self.output_layer = nn.Linear(width, math.prod(self.image_shape))
         self.output_activation = OUTPUT_ACTIVATIONS[output]()
+        # Drawn last, so the Linear layers get the same weights as without VBN.
+        self.z_ref: torch.Tensor | None
+        if norm == "virtual_batch" and hidden:
+            self.register_buffer("z_ref", sample_noise(reference_batch, z_dim, noise))  # [R, z_dim]
+        else:
+            self.z_ref = None
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.output_activation(self.output_layer(self.hidden(z)))  # [N, C*H*W]
+        if self.z_ref is None:
+            h = self.hidden(z)  # [N, width]
+        else:
+            # The VBN layers split at row R; the output layer only needs the N example rows.
+            h = self.hidden(torch.cat([self.z_ref, z]))[len(self.z_ref) :]  # [N, width]
+        x = self.output_activation(self.output_layer(h))  # [N, C*H*W]
         return x.view(z.shape[0], *self.image_shape)  # [N, C, H, W]
 
 
 class _DropoutDiscriminator(nn.Module):
-    """D skeleton: `hidden` (flatten, then dropout before each hidden layer) and `head` (dropout, logit)."""
+    """D skeleton: `hidden` (flatten, then dropout before each hidden layer) and `head` (minibatch features when
+    minibatch_kernels > 0, dropout, logit)."""
 
     def __init__(
         self,
@@ -163,6 +206,8 @@ class _DropoutDiscriminator(nn.Module):
         *,
         input_keep: float,
         hidden_keep: float,
+        minibatch_kernels: int = 0,
+        minibatch_kernel_dims: int = 5,
     ) -> None:
         super().__init__()
         self.image_shape = tuple(image_shape)
@@ -173,10 +218,17 @@ class _DropoutDiscriminator(nn.Module):
         # The logit layer's input is dropped like every other D layer's (docs/paper.md §0); with no hidden layers
         # it is the image itself, so it gets the input keep.
         head_keep = hidden_keep if hidden_layers else input_keep
-        self.head = nn.Sequential(*_dropout(head_keep), nn.Linear(hidden_width, 1))
+        # Minibatch features are computed from the hidden features f of this call's batch and joined to f; the
+        # logit layer's input, [f, o], is then dropped like any layer input.
+        minibatch: list[nn.Module] = []
+        if minibatch_kernels > 0:
+            minibatch = [MinibatchDiscrimination(hidden_width, minibatch_kernels, minibatch_kernel_dims)]
+        logit_width = hidden_width + minibatch_kernels
+        self.head = nn.Sequential(*minibatch, *_dropout(head_keep), nn.Linear(logit_width, 1))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """x [N, C, H, W] -> the last hidden layer's output [N, F] (before the final dropout)."""
+        """x [N, C, H, W] -> the last hidden layer's output [N, F] (before the final dropout and without the
+        minibatch features)."""
         return self.hidden(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -195,13 +247,14 @@ class MaxoutDiscriminator(_DropoutDiscriminator):
         pieces: int = 5,
         input_keep: float = 0.8,
         hidden_keep: float = 0.5,
+        **minibatch: int,  # minibatch_kernels, minibatch_kernel_dims: see _DropoutDiscriminator
     ) -> None:
         width = math.prod(image_shape)
         layers: list[nn.Module] = []
         for units in hidden:
             layers.append(Maxout(width, units, pieces))
             width = units
-        super().__init__(image_shape, layers, width, input_keep=input_keep, hidden_keep=hidden_keep)
+        super().__init__(image_shape, layers, width, input_keep=input_keep, hidden_keep=hidden_keep, **minibatch)
 
 
 class MLPDiscriminator(_DropoutDiscriminator):
@@ -215,6 +268,7 @@ class MLPDiscriminator(_DropoutDiscriminator):
         activation: str = "leaky_relu",
         input_keep: float = 1.0,
         hidden_keep: float = 1.0,
+        **minibatch: int,  # minibatch_kernels, minibatch_kernel_dims: see _DropoutDiscriminator
     ) -> None:
         width = math.prod(image_shape)
         layers: list[nn.Module] = []
@@ -222,4 +276,4 @@ class MLPDiscriminator(_DropoutDiscriminator):
             act = make_activation(activation, "model.discriminator.activation")
             layers.append(nn.Sequential(nn.Linear(width, units), act))
             width = units
-        super().__init__(image_shape, layers, width, input_keep=input_keep, hidden_keep=hidden_keep)
+        super().__init__(image_shape, layers, width, input_keep=input_keep, hidden_keep=hidden_keep, **minibatch)

@@ -42,7 +42,7 @@ def seed_everything(seed: int) -> None:
 
 
 def model_spec(cfg: RunConfig, data: DataSet, data_mean: torch.Tensor | None = None) -> ModelSpec:
-    return ModelSpec(cfg.model.z_dim, data.shape, data.kind, data_mean)
+    return ModelSpec(cfg.model.z_dim, data.shape, data.kind, data_mean, cfg.model.noise)
 
 
 @dataclass
