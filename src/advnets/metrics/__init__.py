@@ -26,6 +26,7 @@ from advnets.metrics.modes import (
     mode_coverage,
     modes_protocol,
 )
+from advnets.metrics.moments import MomentsOptions, compute_moments, moments_protocol, sample_moments
 from advnets.metrics.parzen import PAPER_SIGMAS, PAPER_TEST, PAPER_VALID, parzen_score, protocol_name
 from advnets.registry import Registry
 
@@ -131,6 +132,17 @@ METRICS.register("modes", options=ModesOptions)(
     )
 )
 
+# ----------------------------------------------------------------------------------------------- moments
+METRICS.register("moments", options=MomentsOptions)(
+    Metric(
+        compute=compute_moments,
+        protocol=moments_protocol,
+        value_key="mean",
+        ylabel="{name}: mean of G's samples",
+        references={"gauss-1d": {"data mean (4)": 4.0}},
+    )
+)
+
 __all__ = [
     "METRICS",
     "PAPER_TEST",
@@ -138,7 +150,9 @@ __all__ = [
     "Metric",
     "MetricInputs",
     "ModesOptions",
+    "MomentsOptions",
     "ParzenOptions",
     "mode_coverage",
     "parzen_score",
+    "sample_moments",
 ]

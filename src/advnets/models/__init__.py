@@ -29,6 +29,7 @@ from advnets.models.mlp import (
     check_output_matches,
 )
 from advnets.models.noise import sample_noise
+from advnets.models.set_discriminator import SetDiscriminator, SetDiscriminatorOptions, examples_per_logit
 from advnets.registry import Registry
 
 
@@ -59,7 +60,9 @@ def _uniform_init(module: nn.Module, options: Any, spec: ModelSpec) -> None:
 
 def _build_mlp_generator(options: MLPGeneratorOptions, spec: ModelSpec) -> nn.Module:
     check_output_matches(options.output, spec.kind)
-    return MLPGenerator(spec.z_dim, options.hidden, spec.shape, activation=options.activation, output=options.output)
+    return MLPGenerator(
+        spec.z_dim, options.hidden, spec.shape, activation=options.hidden_activations(), output=options.output
+    )
 
 
 def _init_mlp_generator(G: nn.Module, options: MLPGeneratorOptions, spec: ModelSpec) -> None:
@@ -100,6 +103,15 @@ DISCRIMINATORS.register("mlp", options=MLPDiscriminatorOptions)(
     )
 )
 
+DISCRIMINATORS.register("set", options=SetDiscriminatorOptions)(
+    ModelFamily(
+        lambda o, spec: _normalised(
+            SetDiscriminator(spec.shape, o.set_size, o.hidden, activation=o.activation, sort=o.sort), o
+        ),
+        _uniform_init,
+    )
+)
+
 
 def _build(registry: Registry[ModelFamily], options: Any, spec: ModelSpec, *, init: bool) -> nn.Module:
     family = registry.get(options.arch)
@@ -128,8 +140,10 @@ __all__ = [
     "MaxoutDiscriminator",
     "ModelFamily",
     "ModelSpec",
+    "SetDiscriminator",
     "build_discriminator",
     "build_generator",
+    "examples_per_logit",
     "output_bias_from_marginals_",
     "sample_noise",
     "uniform_init_",
