@@ -120,7 +120,8 @@ def _describe(record: dict) -> str:
     metric = METRICS.get(record["metric"])
     value = record[metric.value_key]
     err = f" ± {record[metric.err_key]:.4g}" if metric.err_key and metric.err_key in record else ""
-    return f"{record['name']} = {value:.4g}{err}"
+    shown = "".join(f", {key} {record[key]:.4g}" for key in metric.shown_keys if key in record)
+    return f"{record['name']} = {value:.4g}{err}{shown}"
 
 
 def parse_sigmas(text: str) -> list[float]:

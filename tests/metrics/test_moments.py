@@ -80,3 +80,10 @@ def test_config_keys():
     assert cfg.eval.metrics["moments"].samples == 10000
     with pytest.raises(UserError, match=r"eval\.metrics\.moments\.samples=1 is too few"):
         build_config(base={"eval": {"metrics": {"moments": {"samples": 1}}}})
+
+
+def test_advnets_eval_prints_the_mean_and_the_variance():
+    from advnets.cli import _describe
+
+    record = {"metric": "moments", "name": "moments10k", "mean": 4.0123, "variance": 1.25}
+    assert _describe(record) == "moments10k = 4.012, variance 1.25"

@@ -55,6 +55,7 @@ class Metric:
     err_key: str | None = None
     # A record's score on held-out *validation* data, which picks the best checkpoint (never the test score).
     validation_score: Callable[[dict[str, Any]], float] | None = None
+    shown_keys: tuple[str, ...] = ()  # further record keys `advnets eval` prints beside the value
     ylabel: str = "{name}"  # formatted with the protocol name
     references: dict[str, dict[str, float]] = field(default_factory=dict)  # data set -> lines in the figure
 
@@ -138,6 +139,7 @@ METRICS.register("moments", options=MomentsOptions)(
         compute=compute_moments,
         protocol=moments_protocol,
         value_key="mean",
+        shown_keys=("variance",),
         ylabel="{name}: mean of G's samples",
         references={"gauss-1d": {"data mean (4)": 4.0}},
     )
