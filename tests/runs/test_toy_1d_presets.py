@@ -20,7 +20,7 @@ def test_toy_1d_is_the_source_setup_with_plain_sgd():
     G = cfg.model.generator
     assert (G.hidden, G.hidden_activations(), G.output) == ([100, 100], ["elu", "sigmoid"], "linear")
     D = cfg.model.discriminator
-    assert (D.arch, D.set_size, D.hidden, D.activation) == ("set", 100, [50, 50], "elu")
+    assert (D.arch, D.set_size, D.hidden, D.activation, D.sort) == ("set", 100, [50, 50], "elu", False)
     assert (cfg.loss.name, cfg.train.update, cfg.train.d_steps, cfg.train.batch_size) == ("ns", "alternating", 1, 100)
     for opt in (cfg.train.g_optimizer, cfg.train.d_optimizer):
         assert (opt.name, opt.lr, opt.lr_decay, opt.momentum, opt.momentum_final) == ("sgd", 2e-4, 1.0, 0.0, 0.0)
