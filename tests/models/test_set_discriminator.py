@@ -146,3 +146,27 @@ def test_gradient_penalty_mixes_whole_sets_along_one_segment():
     assert mixed[0] == mixed[1] and mixed[2] == mixed[3] and mixed[0] != mixed[2]
     # D is linear with weights (1, 1): each set's gradient norm is sqrt 2, so the penalty is (sqrt 2 - 1)^2.
     torch.testing.assert_close(penalty, torch.tensor((2**0.5 - 1) ** 2), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["penalties.gradient_penalty.weight=10"],
+        ["penalties.r1.weight=1"],
+        ["g_objectives.feature_matching.weight=1"],
+        ["train.update=unrolled", "train.unroll_steps=2"],
+        ["train.update=simultaneous"],
+        ["model.discriminator.spectral_norm=true"],
+    ],
+)
+def test_the_set_d_trains_with_every_axis(extra):
+    from advnets.training.trainer import Trainer
+
+    cfg = load_config(
+        "toy-1d",
+        ["data.n=400", "train.max_steps=2", "model.discriminator.hidden=[6]", "log.progress=false", *extra],
+    )
+    trainer = Trainer.from_config(cfg)
+    trainer.fit()
+    assert trainer.step == 2
+    assert all(torch.isfinite(p).all() for p in trainer.D.parameters())
