@@ -76,7 +76,7 @@ class MLPGeneratorOptions:
 class MaxoutDiscriminatorOptions:
     """model.discriminator keys of `arch: maxout` (the paper's D)."""
 
-    arch: str = "maxout"  # discriminator family: maxout | mlp
+    arch: str = "maxout"  # discriminator family: maxout | mlp | set
     hidden: list[int] = field(default_factory=lambda: [240, 240])  # maxout units per hidden layer
     pieces: int = 5  # linear pieces per maxout unit
     input_keep: float = 0.8  # dropout keep-probability on D's input
@@ -95,7 +95,7 @@ class MaxoutDiscriminatorOptions:
 class MLPDiscriminatorOptions:
     """model.discriminator keys of `arch: mlp`."""
 
-    arch: str = "mlp"  # discriminator family: maxout | mlp
+    arch: str = "mlp"  # discriminator family: maxout | mlp | set
     hidden: list[int] = field(default_factory=lambda: [256])  # units per hidden layer
     activation: str = "leaky_relu"  # hidden activation (slope 0.2 for leaky_relu)
     input_keep: float = 1.0  # dropout keep-probability on D's input (1 = no dropout)
