@@ -18,6 +18,7 @@ EPILOG = """examples:
   advnets train my.yaml model.z_dim=64 --out runs/mine
   advnets resume runs/00000-digits train.epochs=400
   advnets sample runs/00000-digits -n 64 -o grid.png
+  advnets figure density-1d runs/00001-toy-1d     the paper's Figure 1 from a 1-D run's checkpoints
 """
 
 
@@ -119,7 +120,8 @@ def _describe(record: dict) -> str:
     metric = METRICS.get(record["metric"])
     value = record[metric.value_key]
     err = f" ± {record[metric.err_key]:.4g}" if metric.err_key and metric.err_key in record else ""
-    return f"{record['name']} = {value:.4g}{err}"
+    shown = "".join(f", {key} {record[key]:.4g}" for key in metric.shown_keys if key in record)
+    return f"{record['name']} = {value:.4g}{err}{shown}"
 
 
 def parse_sigmas(text: str) -> list[float]:
@@ -160,6 +162,13 @@ def cmd_reproduce(ns: argparse.Namespace) -> int:
     )
     print(table)
     _info(ns.quiet, f"written: {out}/RESULTS.md, {out}/results.json, {out}/parzen.png")
+    return 0
+
+
+def cmd_figure(ns: argparse.Namespace) -> int:
+    from advnets.reporting.density import density_1d_figure
+
+    print(density_1d_figure(ns.run_dir, ns.output, checkpoints=ns.checkpoints))
     return 0
 
 
@@ -259,6 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("figure", help="draw a figure of a run: density-1d (the paper's Figure 1, 1-D runs)")
+    p.add_argument("figure", choices=["density-1d"], help="density-1d: p_data, p_g and D(x) at several checkpoints")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("-o", "--output", type=Path, help="PNG to write (default: RUN_DIR/density-1d.png)")
+    p.add_argument(
+        "--checkpoints", type=int, default=5, help="panels, from evenly spaced kept checkpoints (default 5)"
+    )
+    p.set_defaults(func=cmd_figure)
 
     p = sub.add_parser(
         "config",

@@ -31,7 +31,7 @@ PRESET_DIR = Path(__file__).parent / "configs"
 @dataclass
 class ModelConfig:
     z_dim: int = 100  # dimension of G's noise input z
-    noise: str = "uniform"  # uniform: U(-sqrt 3, sqrt 3), unit variance (docs/paper.md §1a) | gaussian: N(0, 1)
+    noise: str = "uniform"  # uniform: U(-sqrt 3, sqrt 3), unit variance (docs/paper.md §1a) | gaussian: N(0, 1) | uniform01: U(0, 1)
     # A model family and its own keys: `arch` picks the family (advnets.models.GENERATORS / DISCRIMINATORS), whose
     # options dataclass lists the other keys and their defaults.
     generator: Any = field(default_factory=lambda: {"arch": "mlp"})
@@ -461,10 +461,13 @@ def _check_optimizer(prefix: str, opt: OptimizerConfig) -> None:
 def validate(cfg: RunConfig) -> None:
     """Check the values of the fixed sections that types alone cannot (ranges, choices, consistency); the open
     sections were checked by their entries' options when resolved."""
-    check_choice("model.noise", cfg.model.noise, ("uniform", "gaussian"))
-    check_positive("model.z_dim", cfg.model.z_dim)
-    # Imported here for the same reason as the registries: the update rules live with the training loop.
+    # Imported here for the same reason as the registries: the priors live with the models, the update rules
+    # with the training loop.
+    from advnets.models.noise import NOISE_KINDS
     from advnets.training.updates import UPDATES
+
+    check_choice("model.noise", cfg.model.noise, NOISE_KINDS)
+    check_positive("model.z_dim", cfg.model.z_dim)
 
     UPDATES.get(cfg.train.update).check(cfg.train)
     check_positive("train.epochs", cfg.train.epochs)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from advnets.config import check_positive
+from advnets.models.set_discriminator import examples_per_logit
 from advnets.registry import Registry
 
 
@@ -48,10 +49,14 @@ def build_penalties(options: dict[str, Any]) -> dict[str, Penalty]:
 
 # ------------------------------------------------------------------------------------------------ members
 def input_gradients(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """∇ₓ Σ D(x) per example, flattened [N, d], kept in the graph (create_graph) so a penalty on it trains D."""
+    """∇ₓ Σ D(x) per logit, flattened [L, d], kept in the graph (create_graph) so a penalty on it trains D.
+
+    A per-example D gives one row per example (L = N); a set discriminator one row per set, the gradient w.r.t.
+    all of the set's samples (L = N / set_size), so the norms below are those of D's own input."""
     x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
-    return grad.flatten(1)
+    logits = D(x)  # [L]
+    (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+    return grad.reshape(len(logits), -1)
 
 
 @dataclass
@@ -67,10 +72,14 @@ class GradientPenaltyOptions:
 
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, target: float = 1.0) -> torch.Tensor:
     """E[(‖∇D(x̂)‖₂ − target)²] at x̂ = ε·x + (1 − ε)·G(z), ε ~ U(0, 1) drawn once per *example* (one scalar per
-    row, broadcast over its pixels), never per pixel: a per-pixel ε leaves the segment between x and G(z)."""
+    row, broadcast over its pixels), never per pixel: a per-pixel ε leaves the segment between x and G(z). For a
+    set discriminator "example" is a set: one ε per set of set_size rows."""
     n = min(len(real), len(fake))
     real, fake = real[:n].detach(), fake[:n].detach()
-    eps = torch.rand(n, *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)  # [N, 1, ...]
+    # One ε per input of D: per example, or per set for a set discriminator (the set moves along its segment).
+    group = examples_per_logit(D)
+    eps = torch.rand(n // group, *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)  # [N/group, 1, ...]
+    eps = eps.repeat_interleave(group, dim=0)  # [N, 1, ...]
     mixed = eps * real + (1.0 - eps) * fake
     norms = input_gradients(D, mixed).norm(dim=1)
     return (norms - target).square().mean()

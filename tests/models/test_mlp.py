@@ -4,8 +4,10 @@ import pytest
 import torch
 from torch import nn
 
+from advnets.config import build_config
+from advnets.data import VectorKind
 from advnets.errors import UserError
-from advnets.models import DISCRIMINATORS, GENERATORS
+from advnets.models import DISCRIMINATORS, GENERATORS, ModelSpec, build_generator
 from advnets.models.layers import Maxout
 from advnets.models.mlp import MaxoutDiscriminator, MLPDiscriminator, MLPGenerator
 from tests.models.helpers import MNIST, PAPER_G, discriminator, generator, model_config
@@ -43,7 +45,7 @@ def paper_models() -> tuple[nn.Module, nn.Module]:
 
 def test_registries():
     assert GENERATORS.names() == ["mlp"]
-    assert DISCRIMINATORS.names() == ["maxout", "mlp"]
+    assert DISCRIMINATORS.names() == ["maxout", "mlp", "set"]
 
 
 def test_paper_discriminator_layers_and_dropout_placement():
@@ -202,3 +204,33 @@ def test_keep_one_removes_only_that_dropout():
 def test_unknown_names_and_keys_are_user_errors(keys, pattern):
     with pytest.raises(UserError, match=pattern):
         model_config(**keys)
+
+
+def test_per_layer_activations_build_the_1d_lab_generator():
+    # docs/paper.md §6: G 1 -> 100 ELU -> 100 sigmoid -> 1 linear.
+    keys = {"arch": "mlp", "hidden": [100, 100], "activations": ["elu", "sigmoid"], "output": "linear"}
+    model = build_config(base={"data": {"name": "gauss-1d"}, "model": {"z_dim": 1, "generator": keys}}).model
+    G = build_generator(model.generator, ModelSpec(1, (1,), VectorKind()))
+    assert layer_list(G) == [
+        ("Linear", 1, 100),
+        ("ELU",),
+        ("Linear", 100, 100),
+        ("Sigmoid",),
+        ("Linear", 100, 1),
+        ("Identity",),
+    ]
+    # Without `activations` every hidden layer takes `activation`, as before.
+    same = MLPGenerator(1, [4, 4], (1,), activation="tanh", output="linear")
+    assert [d for d in layer_list(same) if d[0] != "Linear"] == [("Tanh",), ("Tanh",), ("Identity",)]
+
+
+@pytest.mark.parametrize(
+    ("activations", "pattern"),
+    [
+        (["elu"], r"activations=\['elu'\] names 1 activations for 2 hidden layers"),
+        (["elu", "gelu"], r"model\.generator\.activations\[1\]='gelu' is not allowed"),
+    ],
+)
+def test_bad_per_layer_activations_are_user_errors(activations, pattern):
+    with pytest.raises(UserError, match=pattern):
+        model_config(generator={**PAPER_G, "activations": activations})

@@ -31,7 +31,15 @@ def test_gaussian_mean_variance_and_tails():
     torch.testing.assert_close(tail, torch.tensor(0.0833), rtol=0, atol=0.005)
 
 
-@pytest.mark.parametrize("kind", ["uniform", "gaussian"])
+def test_uniform01_is_the_unit_interval():
+    # The 1-D lab's prior (docs/paper.md §6): U(0, 1), mean 1/2, variance 1/12.
+    z = sample_noise(N_DRAWS, 1, "uniform01", generator=torch.Generator().manual_seed(2))
+    assert z.min() >= 0.0 and z.max() <= 1.0 and z.min() < 0.01 and z.max() > 0.99
+    torch.testing.assert_close(z.mean(), torch.tensor(0.5), rtol=0, atol=0.005)
+    torch.testing.assert_close(z.var(), torch.tensor(1 / 12), rtol=0, atol=0.002)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "gaussian", "uniform01"])
 def test_reproducible_with_a_generator_and_leaves_global_rng_alone(kind):
     torch.manual_seed(5)
     before = torch.get_rng_state()
@@ -51,5 +59,5 @@ def test_global_rng_when_no_generator():
 
 
 def test_unknown_kind_is_a_user_error():
-    with pytest.raises(UserError, match=r"model\.noise='normal'.*uniform, gaussian"):
+    with pytest.raises(UserError, match=r"model\.noise='normal'.*uniform, gaussian, uniform01"):
         sample_noise(2, 3, "normal")

@@ -26,6 +26,7 @@ from advnets.metrics.modes import (
     mode_coverage,
     modes_protocol,
 )
+from advnets.metrics.moments import MomentsOptions, compute_moments, moments_protocol, sample_moments
 from advnets.metrics.parzen import PAPER_SIGMAS, PAPER_TEST, PAPER_VALID, parzen_score, protocol_name
 from advnets.registry import Registry
 
@@ -54,6 +55,7 @@ class Metric:
     err_key: str | None = None
     # A record's score on held-out *validation* data, which picks the best checkpoint (never the test score).
     validation_score: Callable[[dict[str, Any]], float] | None = None
+    shown_keys: tuple[str, ...] = ()  # further record keys `advnets eval` prints beside the value
     ylabel: str = "{name}"  # formatted with the protocol name
     references: dict[str, dict[str, float]] = field(default_factory=dict)  # data set -> lines in the figure
 
@@ -131,6 +133,18 @@ METRICS.register("modes", options=ModesOptions)(
     )
 )
 
+# ----------------------------------------------------------------------------------------------- moments
+METRICS.register("moments", options=MomentsOptions)(
+    Metric(
+        compute=compute_moments,
+        protocol=moments_protocol,
+        value_key="mean",
+        shown_keys=("variance",),
+        ylabel="{name}: mean of G's samples",
+        references={"gauss-1d": {"data mean (4)": 4.0}},
+    )
+)
+
 __all__ = [
     "METRICS",
     "PAPER_TEST",
@@ -138,7 +152,9 @@ __all__ = [
     "Metric",
     "MetricInputs",
     "ModesOptions",
+    "MomentsOptions",
     "ParzenOptions",
     "mode_coverage",
     "parzen_score",
+    "sample_moments",
 ]

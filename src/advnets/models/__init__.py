@@ -31,6 +31,7 @@ from advnets.models.mlp import (
 )
 from advnets.models.noise import sample_noise
 from advnets.models.norm import VirtualBatchNorm1d
+from advnets.models.set_discriminator import SetDiscriminator, SetDiscriminatorOptions, examples_per_logit
 from advnets.registry import Registry
 
 
@@ -66,7 +67,7 @@ def _build_mlp_generator(options: MLPGeneratorOptions, spec: ModelSpec) -> nn.Mo
         spec.z_dim,
         options.hidden,
         spec.shape,
-        activation=options.activation,
+        activation=options.hidden_activations(),
         output=options.output,
         norm=options.norm,
         reference_batch=options.reference_batch,
@@ -112,6 +113,15 @@ DISCRIMINATORS.register("mlp", options=MLPDiscriminatorOptions)(
     )
 )
 
+DISCRIMINATORS.register("set", options=SetDiscriminatorOptions)(
+    ModelFamily(
+        lambda o, spec: _normalised(
+            SetDiscriminator(spec.shape, o.set_size, o.hidden, activation=o.activation, sort=o.sort), o
+        ),
+        _uniform_init,
+    )
+)
+
 
 def _build(registry: Registry[ModelFamily], options: Any, spec: ModelSpec, *, init: bool) -> nn.Module:
     family = registry.get(options.arch)
@@ -141,8 +151,10 @@ __all__ = [
     "MinibatchDiscrimination",
     "ModelFamily",
     "ModelSpec",
+    "SetDiscriminator",
     "build_discriminator",
     "build_generator",
+    "examples_per_logit",
     "output_bias_from_marginals_",
     "sample_noise",
     "uniform_init_",

@@ -3,6 +3,8 @@
 G: z -> [Linear -> (norm) -> activation] * len(hidden) -> Linear -> output nonlinearity, reshaped to the image
    shape. The paper's MNIST G is 100 -> 1200 ReLU -> 1200 ReLU -> 784 sigmoid, without dropout or norm.
    `norm` (advnets.models.norm) is off by default; batch norm or virtual batch norm (Salimans et al. 2016, §3.4).
+   Each hidden layer may have its own activation (the 1-D lab's G, docs/paper.md §6: 1 -> 100 ELU -> 100
+   sigmoid -> 1 linear).
 D: flatten -> [Dropout -> hidden layer] * len(hidden) -> Dropout -> Linear(., 1), emitting a logit (no
    sigmoid: the losses apply it stably). pylearn2's `dropout_fprop` drops the input of *every* D layer, the
    logit layer included: keep 0.8 on the image, 0.5 after that, with inverted scaling 1/keep.
@@ -59,6 +61,7 @@ class MLPGeneratorOptions:
     arch: str = "mlp"  # generator family: mlp
     hidden: list[int] = field(default_factory=lambda: [1200, 1200])  # units per hidden layer (the paper's MNIST G)
     activation: str = "relu"  # hidden activation: relu | leaky_relu | elu | tanh | sigmoid
+    activations: list[str] = field(default_factory=list)  # one activation per hidden layer, overriding `activation` ([] = all `activation`)
     output: str = "sigmoid"  # sigmoid ([0, 1] pixels) | tanh ([-1, 1] pixels) | linear (vectors)
     init_range: float | None = None  # weights ~ U(-r, r), biases 0 (pylearn2 irange; the paper: 0.05); null = PyTorch's
     bias_from_marginals: bool = False  # output bias = inverse output of the mean training example (the paper: on)
@@ -68,16 +71,28 @@ class MLPGeneratorOptions:
     def validate(self, prefix: str) -> None:
         _check_widths(prefix, self.hidden, self.init_range)
         check_choice(f"{prefix}.activation", self.activation, list(ACTIVATIONS))
+        if self.activations and len(self.activations) != len(self.hidden):
+            raise UserError(
+                f"{prefix}.activations={self.activations} names {len(self.activations)} activations for "
+                f"{len(self.hidden)} hidden layers ({prefix}.hidden={self.hidden}); give one per hidden layer, or [] "
+                f"to use {prefix}.activation everywhere"
+            )
+        for i, name in enumerate(self.activations):
+            check_choice(f"{prefix}.activations[{i}]", name, list(ACTIVATIONS))
         check_choice(f"{prefix}.output", self.output, list(OUTPUT_ACTIVATIONS))
         check_choice(f"{prefix}.norm", self.norm, NORMS)
         check_positive(f"{prefix}.reference_batch", self.reference_batch)
+
+    def hidden_activations(self) -> list[str]:
+        """The activation of each hidden layer: `activations` when given, else `activation` for every layer."""
+        return list(self.activations) if self.activations else [self.activation] * len(self.hidden)
 
 
 @dataclass
 class MaxoutDiscriminatorOptions:
     """model.discriminator keys of `arch: maxout` (the paper's D)."""
 
-    arch: str = "maxout"  # discriminator family: maxout | mlp
+    arch: str = "maxout"  # discriminator family: maxout | mlp | set
     hidden: list[int] = field(default_factory=lambda: [240, 240])  # maxout units per hidden layer
     pieces: int = 5  # linear pieces per maxout unit
     input_keep: float = 0.8  # dropout keep-probability on D's input
@@ -99,7 +114,7 @@ class MaxoutDiscriminatorOptions:
 class MLPDiscriminatorOptions:
     """model.discriminator keys of `arch: mlp`."""
 
-    arch: str = "mlp"  # discriminator family: maxout | mlp
+    arch: str = "mlp"  # discriminator family: maxout | mlp | set
     hidden: list[int] = field(default_factory=lambda: [256])  # units per hidden layer
     activation: str = "leaky_relu"  # hidden activation (slope 0.2 for leaky_relu)
     input_keep: float = 1.0  # dropout keep-probability on D's input (1 = no dropout)
@@ -155,13 +170,17 @@ class MLPGenerator(nn.Module):
         hidden: Sequence[int],
         image_shape: tuple[int, ...],
         *,
-        activation: str = "relu",
+        activation: str | Sequence[str] = "relu",
         output: str = "sigmoid",
         norm: str = "none",
         reference_batch: int = 64,
         noise: str = "uniform",
     ) -> None:
+        """`activation` is one name for every hidden layer or a list with one name per hidden layer."""
         super().__init__()
+        activations = [activation] * len(hidden) if isinstance(activation, str) else list(activation)
+        if len(activations) != len(hidden):
+            raise ValueError(f"{len(activations)} activations for {len(hidden)} hidden layers")
         if output not in OUTPUT_ACTIVATIONS:
             choices = ", ".join(OUTPUT_ACTIVATIONS)
             raise UserError(f"model.generator.output={output!r} is not allowed; choose one of: {choices}")
@@ -170,9 +189,9 @@ class MLPGenerator(nn.Module):
         self.output = output
         layers: list[nn.Module] = []
         width = z_dim
-        for units in hidden:
+        for units, name in zip(hidden, activations, strict=True):
             norm_layers = make_norm(norm, units, reference_batch)
-            layers += [nn.Linear(width, units), *norm_layers, make_activation(activation, "model.generator.activation")]
+            layers += [nn.Linear(width, units), *norm_layers, make_activation(name, "model.generator.activation")]
             width = units
         self.hidden = nn.Sequential(*layers)
         self.output_layer = nn.Linear(width, math.prod(self.image_shape))

@@ -18,6 +18,7 @@ from advnets.data import DataSet, load_data
 from advnets.errors import UserError
 from advnets.losses import build_loss
 from advnets.models import ModelSpec, build_discriminator, build_generator
+from advnets.models.set_discriminator import check_batch_sizes
 from advnets.objectives import build_g_objectives
 from advnets.penalties import build_penalties
 from advnets.training.ema import make_ema
@@ -66,6 +67,7 @@ def build_components(cfg: RunConfig, data: DataSet | None = None) -> Components:
     spec = model_spec(cfg, train_set, examples.mean(0))
     G = build_generator(cfg.model.generator, spec).to(device)
     D = build_discriminator(cfg.model.discriminator, spec).to(device)
+    check_batch_sizes(D, {"train.batch_size": cfg.train.batch_size, "train.g_batch_size": cfg.train.g_batch_size})
     parts = Parts(
         G=G,
         D=D,
