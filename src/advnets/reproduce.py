@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import advnets.toy_studies  # noqa: F401  (registers the studies ring-8 and grid-25)
 from advnets.config import RunConfig, load_config
 from advnets.data import DataSet, load_data
 from advnets.errors import UserError
@@ -33,7 +34,6 @@ from advnets.io import write_text
 from advnets.metrics import METRICS, ParzenOptions
 from advnets.metrics.parzen import parzen_score
 from advnets.reporting.figures import plot_metric_curve
-import advnets.toy_studies  # noqa: F401  (registers the studies ring-8 and grid-25)
 from advnets.runs.lock import run_lock
 from advnets.studies import STUDIES, run_all, run_study
 

@@ -28,15 +28,16 @@ from typing import Any
 
 import torch
 
-from advnets.config import RunConfig, load_config
+from advnets.config import RunConfig, load_config, to_dict
 from advnets.errors import UserError
 from advnets.evaluate import metric_options, read_evals, reference_data, scored_name
 from advnets.io import write_text
 from advnets.metrics import METRICS
 from advnets.runs.checkpoint import LATEST, latest_checkpoint, load_checkpoint
 from advnets.runs.lock import run_lock
-from advnets.runs.run_dir import is_run_dir
+from advnets.runs.run_dir import is_run_dir, load_run_config
 from advnets.runs.session import resume, train
+from advnets.training.trainer import RESUMABLE_CHANGES, RESUMABLE_PREFIXES, changed_keys
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -44,6 +45,8 @@ def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
     """Train `cfg` into `out/seed-<cfg.seed>`, continue it from its latest checkpoint, or leave it when finished."""
     run_dir = out / f"seed-{cfg.seed}"
     progress = [] if not quiet else ["log.progress=false"]
+    if is_run_dir(run_dir):
+        check_same_run(run_dir, cfg)
     if is_run_dir(run_dir) and not (run_dir / "checkpoints" / LATEST).is_file():
         if epochs_done(run_dir) >= cfg.train.epochs:
             return  # finished, its checkpoints not kept (a committed reproduction): its records stand
@@ -65,6 +68,21 @@ def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
         raise KeyboardInterrupt
 
 
+def check_same_run(run_dir: Path, cfg: RunConfig) -> None:
+    """A run folder found in place must be the run `cfg` asks for (up to its length, logging and evaluation), so
+    that a changed preset or override never leaves an older recipe's numbers in a table."""
+    changed = [
+        k
+        for k in changed_keys(to_dict(load_run_config(run_dir)), to_dict(cfg))
+        if k not in RESUMABLE_CHANGES and not k.startswith(RESUMABLE_PREFIXES)
+    ]
+    if changed:
+        raise UserError(
+            f"{run_dir} was trained with another {', '.join(changed)} than this command gives; move the folder "
+            "away to train it anew, or give the command that made it"
+        )
+
+
 def epochs_done(run_dir: Path) -> float:
     """The last logged epoch of a run (0 before its first log line)."""
     try:
@@ -83,7 +101,7 @@ def _run_worker(out: Path, cfg: RunConfig, threads: int) -> None:
 
 
 def run_in_parallel(
-    tasks: list[tuple[Path, RunConfig]], jobs: int, quiet: bool, on_done: Callable[[int], None]
+    tasks: list[tuple[Path, RunConfig]], jobs: int, quiet: bool, on_done: Callable[[int], object]
 ) -> None:
     """`run_seed(out, cfg)` for every task in `jobs` processes; `on_done(i)` runs here as task i finishes."""
     from tqdm.auto import tqdm
@@ -93,7 +111,12 @@ def run_in_parallel(
     context = multiprocessing.get_context("spawn")
     with (
         ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool,
-        tqdm(total=sum(c.train.epochs for _, c in tasks), disable=quiet, desc=f"{len(tasks)} runs", unit="epoch") as bar,
+        tqdm(
+            total=sum(c.train.epochs for _, c in tasks),
+            disable=quiet,
+            desc=f"{len(tasks)} runs",
+            unit="epoch",
+        ) as bar,
     ):
         index = {pool.submit(_run_worker, out, cfg, threads): i for i, (out, cfg) in enumerate(tasks)}
         pending = set(index)
@@ -106,7 +129,9 @@ def run_in_parallel(
             bar.refresh()
 
 
-def run_all(tasks: list[tuple[Path, RunConfig]], jobs: int, quiet: bool, on_done: Callable[[int], None]) -> None:
+def run_all(
+    tasks: list[tuple[Path, RunConfig]], jobs: int, quiet: bool, on_done: Callable[[int], object]
+) -> None:
     """Every task in turn (jobs = 1) or side by side; `on_done(i)` after each."""
     if jobs == 1:
         for i, (out, cfg) in enumerate(tasks):
@@ -187,7 +212,9 @@ def protocol_of(study: Study, cfg: RunConfig) -> str:
     """The name the row's scores are stored under (with `-ema` when the row keeps a weight average of G)."""
     metric = METRICS.get(study.metric)
     options = metric_options(cfg, study.metric)
-    return scored_name(metric.protocol(options, reference_data(cfg, metric)), ema=cfg.train.ema_decay is not None)
+    return scored_name(
+        metric.protocol(options, reference_data(cfg, metric)), ema=cfg.train.ema_decay is not None
+    )
 
 
 def run_study(
@@ -214,7 +241,13 @@ def run_study(
         check_scored(target, study, row, configs[row.name, 0])
     out.mkdir(parents=True, exist_ok=True)
     command = " ".join(
-        ["advnets reproduce", target, f"--seeds {seeds}", *([f"--rows {','.join(r.name for r in chosen)}"] if rows else []), *extra]
+        [
+            "advnets reproduce",
+            target,
+            f"--seeds {seeds}",
+            *([f"--rows {','.join(r.name for r in chosen)}"] if rows else []),
+            *extra,
+        ]
     )
     tasks = [(out / row.name, configs[row.name, seed]) for seed in range(seeds) for row in chosen]
     with run_lock(out):  # held for the whole study; each run's train or resume also locks its folder
@@ -222,7 +255,9 @@ def run_study(
         return summarise_study(target, out, configs, seeds, command)
 
 
-def final_records(study: Study, row: Row, configs: dict[tuple[str, int], RunConfig], seeds: int, out: Path) -> dict[int, dict[str, Any]]:
+def final_records(
+    study: Study, row: Row, configs: dict[tuple[str, int], RunConfig], seeds: int, out: Path
+) -> dict[int, dict[str, Any]]:
     """seed -> the row's evaluation at the run's last epoch, for the seeds whose runs finished."""
     done = {}
     for seed in range(seeds):
@@ -252,7 +287,9 @@ def _cell(column: Column, mean: float, std: float) -> str:
     return text + column.unit
 
 
-def summarise_study(target: str, out: Path, configs: dict[tuple[str, int], RunConfig], seeds: int, command: str) -> str:
+def summarise_study(
+    target: str, out: Path, configs: dict[tuple[str, int], RunConfig], seeds: int, command: str
+) -> str:
     """The table of every row (its finished seeds) and the published rows -> out/RESULTS.md, out/results.json."""
     study = STUDIES[target]
     columns = study.columns
@@ -276,7 +313,10 @@ def summarise_study(target: str, out: Path, configs: dict[tuple[str, int], RunCo
                 "overrides": list(row.overrides),
                 "protocol": protocol_of(study, configs[row.name, 0]),
                 "seeds_done": list(done),
-                "final": {str(s): {k: r[k] for k in ("step", "epoch", *(c.key for c in columns))} for s, r in done.items()},
+                "final": {
+                    str(s): {k: r[k] for k in ("step", "epoch", *(c.key for c in columns))}
+                    for s, r in done.items()
+                },
                 "mean": {k: v[0] for k, v in summary.items()},
                 "std": {k: v[1] for k, v in summary.items()},
             }

@@ -20,7 +20,9 @@ MODES_COLUMNS = (
 
 # Minibatch discrimination (Salimans et al. 2016) is being added to the toolkit: its row goes here, e.g.
 # Row("minibatch", "minibatch discrimination", PRESET, ("model.discriminator.minibatch_kernels=...", ...)).
-MINIBATCH_PENDING = "a minibatch-discrimination row (keys model.discriminator.minibatch_kernels / minibatch_kernel_dims)."
+MINIBATCH_PENDING = (
+    "a minibatch-discrimination row (keys model.discriminator.minibatch_kernels / minibatch_kernel_dims)."
+)
 
 
 def remedy_rows(preset: str, noise_std: float, steps: int) -> tuple[Row, ...]:
@@ -36,7 +38,10 @@ def remedy_rows(preset: str, noise_std: float, steps: int) -> tuple[Row, ...]:
             "instance-noise",
             f"instance noise (std {noise_std:g} → 0)",
             preset,
-            (f"transforms.instance_noise.std={noise_std:g}", f"transforms.instance_noise.anneal_steps={steps}"),
+            (
+                f"transforms.instance_noise.std={noise_std:g}",
+                f"transforms.instance_noise.anneal_steps={steps}",
+            ),
         ),
         Row("ema", "EMA of G (0.999)", preset, ("train.ema_decay=0.999",)),
         Row("simultaneous", "simultaneous update (PacGAN's code)", preset, ("train.update=simultaneous",)),
