@@ -103,7 +103,9 @@ def test_the_table_holds_each_rows_final_evaluations_mean_and_std(tmp_path, tiny
     assert ema["final"]["0"]["modes"] == 5
     text = (tmp_path / "RESULTS.md").read_text()
     assert (
-        text.startswith("# tiny\n") and "`advnets reproduce tiny --seeds 3`" in text and text.endswith(table)
+        text.startswith("# tiny\n")
+        and "Last written by `advnets reproduce tiny --seeds 3`" in text
+        and text.endswith(table)
     )
 
 

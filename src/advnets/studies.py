@@ -251,6 +251,9 @@ def run_study(
     )
     tasks = [(out / row.name, configs[row.name, seed]) for seed in range(seeds) for row in chosen]
     with run_lock(out):  # held for the whole study; each run's train or resume also locks its folder
+        summarise_study(
+            target, out, configs, seeds, command
+        )  # what earlier commands finished, before training
         run_all(tasks, jobs, quiet, lambda i: summarise_study(target, out, configs, seeds, command))
         return summarise_study(target, out, configs, seeds, command)
 
@@ -328,8 +331,9 @@ def summarise_study(
     pending = "".join(f"\nTo come: {p}\n" for p in study.pending)
     text = (
         f"# {study.title}\n\n{study.notes}\n\nEach advnets row: the evaluation at the run's last epoch, mean ± std "
-        f"(sample std) over the seeds done; the seeds column lists them. Made by `{command}` (a rerun resumes "
-        f"unfinished runs and skips finished ones).\n\n{table}{pending}"
+        f"(sample std) over the seeds done; the seeds column lists them. Last written by `{command}`; "
+        f"`advnets reproduce {target} --seeds {seeds}` trains whatever is missing (unfinished runs resume, finished "
+        f"ones are kept).\n\n{table}{pending}"
     )
     write_text(out / "RESULTS.md", text)
     results = {
