@@ -204,3 +204,17 @@ def test_every_toy_row_resolves_and_scores_its_last_epoch(target):
             and cfg.train.epochs % cfg.eval.every_epochs == 0
             and "modes" in cfg.eval.metrics
         )
+
+
+def test_the_committed_study_runs_are_the_rows_they_are_filed_under():
+    # reproductions/<study>/<row>/seed-N: each saved config is its row's (check_same_run), so the committed
+    # tables hold the recipes they name.
+    from pathlib import Path
+
+    from advnets.studies import check_same_run
+
+    root = Path(__file__).resolve().parents[1] / "reproductions"
+    for target in ("ring-8", "grid-25"):
+        rows = {row.name: row for row in STUDIES[target].rows}
+        for run in sorted((root / target).glob("*/seed-*")):
+            check_same_run(run, row_config(rows[run.parent.name], int(run.name.split("-")[1]), []))
