@@ -15,7 +15,7 @@ from advnets.studies import STUDIES, Column, Published, Row, Study
 MODES_COLUMNS = (
     Column("modes", "modes covered", digits=1),
     Column("high_quality", "high-quality samples", scale=100.0, digits=1, unit="%"),
-    Column("reverse_kl", "reverse KL (nats)", digits=2),
+    Column("reverse_kl", "reverse KL (nats)", digits=3),
 )
 
 # Minibatch discrimination (Salimans et al. 2016) is being added to the toolkit: its row goes here, e.g.
@@ -51,8 +51,9 @@ def remedy_rows(preset: str, noise_std: float, steps: int) -> tuple[Row, ...]:
 
 
 NOTES = (
-    "PacGAN's 2-D experiment: {what}. Every row trains the `{preset}` preset (PacGAN's vanilla GAN, shortened to "
-    "6,000 updates) with the overrides shown. Protocol `modes2500` (PacGAN, after VEEGAN): 2,500 samples from G "
+    "PacGAN's 2-D experiment: {what}. Each row is a preset with overrides (last column): `{preset}` is PacGAN's "
+    "vanilla GAN shortened to 6,000 updates, `{preset}-best` the advnets recipe (its header says how it was "
+    "chosen). Protocol `modes2500` (PacGAN, after VEEGAN): 2,500 samples from G "
     "(from G's weight average for the EMA row, `modes2500-ema`), each *high quality* within 3 std of its nearest "
     "centre; *modes covered*: components with at least one high-quality sample (of {k}); *reverse KL*: KL of the "
     "high-quality samples' histogram over the components from the uniform one (0 = even spread). Published rows "
