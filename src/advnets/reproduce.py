@@ -1,4 +1,6 @@
-"""`advnets reproduce paper-mnist`: the MNIST row of Table 1 of Goodfellow et al. (2014), re-measured.
+"""`advnets reproduce TARGET`: paper-mnist (below), or a study of recipes × seeds (advnets.studies: ring-8, grid-25).
+
+`paper-mnist`: the MNIST row of Table 1 of Goodfellow et al. (2014), re-measured.
 
 Trains the `mnist-paper` preset (the 2014 code's setup) for each seed, scores the Parzen log-likelihood with the
 paper's protocol every few epochs, and writes a table beside the paper's Table 1 and two baselines (Theis et al.
@@ -7,19 +9,15 @@ paper's protocol every few epochs, and writes a table beside the paper's Table 1
 A long job that survives interruption: every seed is an ordinary run folder under the output folder; a rerun of
 the same command resumes unfinished runs from their latest checkpoint and reuses cached baselines. Seeds can train
 side by side (`jobs`), each process with its share of the CPU threads, for machines with more cores than the
-paper's batch-100 matrices can use in one process (benchmarks/RESULTS.md: on 2 cores it gained nothing).
+paper's batch-100 matrices can use in one process (benchmarks/RESULTS.md: on 2 cores it gained nothing). Training,
+resuming and running side by side are the studies' machinery (`advnets.studies.run_all`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import multiprocessing
-import os
 import statistics
-import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import advnets.toy_studies  # noqa: F401  (registers the studies ring-8 and grid-25)
 from advnets.config import RunConfig, load_config
 from advnets.data import DataSet, load_data
 from advnets.errors import UserError
@@ -35,10 +34,8 @@ from advnets.io import write_text
 from advnets.metrics import METRICS, ParzenOptions
 from advnets.metrics.parzen import parzen_score
 from advnets.reporting.figures import plot_metric_curve
-from advnets.runs.checkpoint import LATEST, latest_checkpoint, load_checkpoint
 from advnets.runs.lock import run_lock
-from advnets.runs.run_dir import is_run_dir
-from advnets.runs.session import resume, train
+from advnets.studies import STUDIES, run_all, run_study
 
 # Goodfellow et al. (2014), Table 1, MNIST column (Parzen log-likelihood, nats, mean ± SE).
 PAPER_TABLE = [
@@ -62,74 +59,6 @@ def seed_config(preset: str, seed: int, epochs: int, eval_every: int, extra: lis
             *extra,
         ],
     )
-
-
-def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
-    run_dir = out / f"seed-{cfg.seed}"
-    progress = [] if not quiet else ["log.progress=false"]
-    if is_run_dir(run_dir) and not (run_dir / "checkpoints" / LATEST).is_file():
-        if _epochs_done(run_dir) >= cfg.train.epochs:
-            return  # finished, its checkpoints not kept (a committed reproduction): its records stand
-        # Stopped before its first checkpoint: nothing to resume. Keep it aside (never delete) and start over.
-        run_dir.rename(run_dir.with_name(f"{run_dir.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"))
-    if not is_run_dir(run_dir):
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise UserError(f"{run_dir} exists but is not a run folder; move it away and rerun")
-        if run_dir.exists():
-            run_dir.rmdir()
-        _, status = train(cfg if not quiet else replace(cfg, log=replace(cfg.log, progress=False)), run_dir)
-    else:
-        state = load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))
-        if state["cursor"]["epoch"] >= cfg.train.epochs:
-            return
-        status = resume(run_dir, [f"train.epochs={cfg.train.epochs}", *progress])
-    if status != "completed":
-        raise KeyboardInterrupt
-
-
-def _seed_worker(out: Path, cfg: RunConfig, threads: int) -> int:
-    """One seed in a worker process (`reproduce(jobs > 1)`): its share of threads, no progress bar."""
-    torch.set_num_threads(threads)
-    run_seed(out, cfg, quiet=True)
-    return cfg.seed
-
-
-def _epochs_done(run_dir: Path) -> float:
-    """The last logged epoch of a seed's run (0 before its first log line), for the overall progress bar."""
-    try:
-        with open(run_dir / "metrics.jsonl", "rb") as f:
-            f.seek(max(0, f.seek(0, 2) - 4096))
-            lines = f.read().decode(errors="replace").splitlines()
-        return float(json.loads(lines[-1])["epoch"]) if lines else 0.0
-    except (OSError, ValueError, KeyError, IndexError):
-        return 0.0
-
-
-def run_seeds_in_parallel(
-    out: Path, configs: list[RunConfig], jobs: int, quiet: bool, on_done: Callable[[int], None]
-) -> None:
-    """Train the seeds in `jobs` processes; `on_done(seed)` runs in this process as each one finishes."""
-    from tqdm.auto import tqdm
-
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    # A worker inherits nothing from this process (spawn), so CUDA and OpenMP start cleanly in each.
-    context = multiprocessing.get_context("spawn")
-    with (
-        ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool,
-        tqdm(
-            total=sum(c.train.epochs for c in configs),
-            disable=quiet,
-            desc=f"{len(configs)} seeds",
-            unit="epoch",
-        ) as bar,
-    ):
-        pending = {pool.submit(_seed_worker, out, cfg, threads) for cfg in configs}
-        while pending:
-            finished, pending = wait(pending, timeout=10, return_when=FIRST_COMPLETED)
-            for future in finished:
-                on_done(future.result())  # re-raises a worker's error or interruption here
-            bar.n = round(sum(_epochs_done(out / f"seed-{c.seed}") for c in configs), 1)
-            bar.refresh()
 
 
 def parzen_protocol(cfg: RunConfig) -> tuple[ParzenOptions, dict[str, DataSet], str]:
@@ -238,16 +167,32 @@ def reproduce(
     target: str,
     out: Path,
     *,
-    seeds: int = 3,
-    epochs: int = 100,
-    eval_every: int = 5,
+    seeds: int | None = None,
+    epochs: int | None = None,
+    eval_every: int | None = None,
     extra: list[str] | None = None,
     quiet: bool = False,
     with_baselines: bool = True,
     jobs: int = 1,
+    rows: list[str] | None = None,
 ) -> str:
+    """Run reproduction `target` into `out` (resuming what a previous call left) and return its table: paper-mnist
+    (`epochs`, `eval_every`, baselines) or a study of advnets.studies.STUDIES (`rows`; its length is its presets')."""
+    if target in STUDIES:
+        given = [flag for flag, value in (("--epochs", epochs), ("--eval-every", eval_every)) if value is not None]
+        if not with_baselines:
+            given.append("--no-baselines")
+        if given:
+            raise UserError(
+                f"{' and '.join(given)} apply to paper-mnist only; {target} rows train their presets' schedule "
+                "(change it for every row with an override, e.g. train.epochs=24)"
+            )
+        return run_study(target, out, seeds=seeds, rows=rows, extra=extra, quiet=quiet, jobs=jobs)
     if target not in TARGETS:
-        raise UserError(f"unknown reproduction {target!r}; choose one of: {', '.join(TARGETS)}")
+        raise UserError(f"unknown reproduction {target!r}; choose one of: {', '.join([*TARGETS, *STUDIES])}")
+    if rows:
+        raise UserError(f"--rows applies to the studies ({', '.join(STUDIES)}); {target} has no rows")
+    seeds, epochs, eval_every = (3 if seeds is None else seeds), (epochs or 100), (eval_every or 5)
     if seeds <= 0 or epochs <= 0 or eval_every <= 0 or jobs <= 0:
         raise UserError("--seeds, --epochs, --eval-every and --jobs must be positive")
     out.mkdir(parents=True, exist_ok=True)
@@ -262,14 +207,9 @@ def reproduce(
         base = baselines(out, cfg) if with_baselines else {}
         finished: list[int] = []
 
-        def on_done(seed: int) -> None:  # partial results survive an interruption
-            finished.append(seed)
+        def on_done(i: int) -> None:  # partial results survive an interruption
+            finished.append(configs[i].seed)
             summarise(out, sorted(finished), base, name)
 
-        if jobs == 1:
-            for seed_cfg in configs:
-                run_seed(out, seed_cfg, quiet)
-                on_done(seed_cfg.seed)
-        else:
-            run_seeds_in_parallel(out, configs, min(jobs, seeds), quiet, on_done)
+        run_all([(out, c) for c in configs], jobs, quiet, on_done)
         return summarise(out, list(range(seeds)), base, name)

@@ -1,0 +1,348 @@
+"""Studies: recipes (rows) × seeds, each an ordinary run folder, and one table of mean ± std over the seeds beside
+published reference points. `advnets reproduce ring-8` and `advnets reproduce grid-25` are studies (their rows
+are in `advnets.toy_studies`); `advnets reproduce paper-mnist` shares the run machinery below.
+
+A study is data: a list of `Row`s (a name, a label, a preset and dotted overrides), the metric it reads and the
+record keys shown as columns, and the published rows. Adding one is a `Study(...)` entry in `STUDIES`.
+
+Every (row, seed) trains into `OUT/<row>/seed-N` with `runs.session.train`, or continues with `resume` from its
+latest checkpoint when a rerun finds it unfinished; a finished run, with or without its checkpoints, is left as it
+is. Runs go seed by seed (every row's seed 0 first), so that a partial study already has a number in every row.
+After each finished run the table is rewritten to `OUT/RESULTS.md` and `OUT/results.json` from the run folders'
+`eval.jsonl`: each seed's evaluation at its last epoch, mean ± sample std over the seeds done.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from advnets.config import RunConfig, load_config, to_dict
+from advnets.errors import UserError
+from advnets.evaluate import metric_options, read_evals, reference_data, scored_name
+from advnets.io import write_text
+from advnets.metrics import METRICS
+from advnets.runs.checkpoint import LATEST, latest_checkpoint, load_checkpoint
+from advnets.runs.lock import run_lock
+from advnets.runs.run_dir import is_run_dir, load_run_config
+from advnets.runs.session import resume, train
+from advnets.training.trainer import RESUMABLE_CHANGES, RESUMABLE_PREFIXES, changed_keys
+
+
+# ------------------------------------------------------------------------------------------------ running
+def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
+    """Train `cfg` into `out/seed-<cfg.seed>`, continue it from its latest checkpoint, or leave it when finished."""
+    run_dir = out / f"seed-{cfg.seed}"
+    progress = [] if not quiet else ["log.progress=false"]
+    if is_run_dir(run_dir):
+        check_same_run(run_dir, cfg)
+    if is_run_dir(run_dir) and not (run_dir / "checkpoints" / LATEST).is_file():
+        if epochs_done(run_dir) >= cfg.train.epochs:
+            return  # finished, its checkpoints not kept (a committed reproduction): its records stand
+        # Stopped before its first checkpoint: nothing to resume. Keep it aside (never delete) and start over.
+        run_dir.rename(run_dir.with_name(f"{run_dir.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"))
+    if not is_run_dir(run_dir):
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise UserError(f"{run_dir} exists but is not a run folder; move it away and rerun")
+        if run_dir.exists():
+            run_dir.rmdir()
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        _, status = train(cfg if not quiet else replace(cfg, log=replace(cfg.log, progress=False)), run_dir)
+    else:
+        state = load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))
+        if state["cursor"]["epoch"] >= cfg.train.epochs:
+            return
+        status = resume(run_dir, [f"train.epochs={cfg.train.epochs}", *progress])
+    if status != "completed":
+        raise KeyboardInterrupt
+
+
+def check_same_run(run_dir: Path, cfg: RunConfig) -> None:
+    """A run folder found in place must be the run `cfg` asks for (up to its length, logging and evaluation), so
+    that a changed preset or override never leaves an older recipe's numbers in a table."""
+    changed = [
+        k
+        for k in changed_keys(to_dict(load_run_config(run_dir)), to_dict(cfg))
+        if k not in RESUMABLE_CHANGES and not k.startswith(RESUMABLE_PREFIXES)
+    ]
+    if changed:
+        raise UserError(
+            f"{run_dir} was trained with another {', '.join(changed)} than this command gives; move the folder "
+            "away to train it anew, or give the command that made it"
+        )
+
+
+def epochs_done(run_dir: Path) -> float:
+    """The last logged epoch of a run (0 before its first log line)."""
+    try:
+        with open(run_dir / "metrics.jsonl", "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 4096))
+            lines = f.read().decode(errors="replace").splitlines()
+        return float(json.loads(lines[-1])["epoch"]) if lines else 0.0
+    except (OSError, ValueError, KeyError, IndexError):
+        return 0.0
+
+
+def _run_worker(out: Path, cfg: RunConfig, threads: int) -> None:
+    """One run in a worker process (`jobs > 1`): its share of threads, no progress bar."""
+    torch.set_num_threads(threads)
+    run_seed(out, cfg, quiet=True)
+
+
+def run_in_parallel(
+    tasks: list[tuple[Path, RunConfig]], jobs: int, quiet: bool, on_done: Callable[[int], object]
+) -> None:
+    """`run_seed(out, cfg)` for every task in `jobs` processes; `on_done(i)` runs here as task i finishes."""
+    from tqdm.auto import tqdm
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    # A worker inherits nothing from this process (spawn), so CUDA and OpenMP start cleanly in each.
+    context = multiprocessing.get_context("spawn")
+    with (
+        ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool,
+        tqdm(
+            total=sum(c.train.epochs for _, c in tasks),
+            disable=quiet,
+            desc=f"{len(tasks)} runs",
+            unit="epoch",
+        ) as bar,
+    ):
+        index = {pool.submit(_run_worker, out, cfg, threads): i for i, (out, cfg) in enumerate(tasks)}
+        pending = set(index)
+        while pending:
+            finished, pending = wait(pending, timeout=10, return_when=FIRST_COMPLETED)
+            for future in finished:
+                future.result()  # re-raises a worker's error or interruption here
+                on_done(index[future])
+            bar.n = round(sum(epochs_done(out / f"seed-{c.seed}") for out, c in tasks), 1)
+            bar.refresh()
+
+
+def run_all(
+    tasks: list[tuple[Path, RunConfig]], jobs: int, quiet: bool, on_done: Callable[[int], object]
+) -> None:
+    """Every task in turn (jobs = 1) or side by side; `on_done(i)` after each."""
+    if jobs == 1:
+        for i, (out, cfg) in enumerate(tasks):
+            run_seed(out, cfg, quiet)
+            on_done(i)
+    else:
+        run_in_parallel(tasks, min(jobs, len(tasks)), quiet, on_done)
+
+
+# ------------------------------------------------------------------------------------------------ studies
+@dataclass(frozen=True)
+class Row:
+    name: str  # run folder and `--rows` name: lower case, digits, '-'
+    label: str  # the table's first column
+    preset: str  # preset name or YAML file
+    overrides: tuple[str, ...] = ()  # dotted overrides on the preset
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # key of the metric's record
+    header: str
+    scale: float = 1.0  # e.g. 100 to show a share as a percentage
+    digits: int = 1  # decimals shown
+    unit: str = ""  # appended to every number, e.g. "%"
+
+
+@dataclass(frozen=True)
+class Published:
+    label: str  # who, where: "PacGAN4 (Lin et al. 2018, Table 1)"
+    values: dict[str, str]  # column key -> the number as published (text); a missing key prints "—"
+
+
+@dataclass(frozen=True)
+class Study:
+    title: str  # RESULTS.md heading
+    metric: str  # a registered metric, evaluated during training by every row's config
+    columns: tuple[Column, ...]  # record keys shown, the first also listed seed by seed
+    rows: tuple[Row, ...]
+    published: tuple[Published, ...] = ()
+    seeds: int = 3  # default --seeds
+    notes: str = ""  # the paragraph under the heading: protocol, what the rows are
+    pending: tuple[str, ...] = field(default=())  # rows to come, listed under the table
+
+
+STUDIES: dict[str, Study] = {}
+
+
+def select_rows(target: str, study: Study, names: list[str] | None) -> list[Row]:
+    if not names:
+        return list(study.rows)
+    known = {row.name: row for row in study.rows}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UserError(
+            f"{target} has no row {', '.join(map(repr, unknown))}; choose from: {', '.join(known)} "
+            "(e.g. --rows vanilla,best)"
+        )
+    return [known[n] for n in dict.fromkeys(names)]
+
+
+def row_config(row: Row, seed: int, extra: list[str]) -> RunConfig:
+    return load_config(row.preset, [f"seed={seed}", f"name={row.name}-seed{seed}", *row.overrides, *extra])
+
+
+def check_scored(target: str, study: Study, row: Row, cfg: RunConfig) -> None:
+    """The table reads each run's evaluation at its last epoch: the row's config must make one."""
+    every = cfg.eval.every_epochs
+    if study.metric not in cfg.eval.metrics or not every or cfg.train.epochs % every:
+        raise UserError(
+            f"{target} row {row.name!r} must score {study.metric!r} at its last epoch, but its config has "
+            f"eval.metrics={list(cfg.eval.metrics)}, eval.every_epochs={every}, train.epochs={cfg.train.epochs}; "
+            f"keep {study.metric} in eval.metrics and make eval.every_epochs divide train.epochs"
+        )
+
+
+def protocol_of(study: Study, cfg: RunConfig) -> str:
+    """The name the row's scores are stored under (with `-ema` when the row keeps a weight average of G)."""
+    metric = METRICS.get(study.metric)
+    options = metric_options(cfg, study.metric)
+    return scored_name(
+        metric.protocol(options, reference_data(cfg, metric)), ema=cfg.train.ema_decay is not None
+    )
+
+
+def run_study(
+    target: str,
+    out: Path,
+    *,
+    seeds: int | None = None,
+    rows: list[str] | None = None,
+    extra: list[str] | None = None,
+    quiet: bool = False,
+    jobs: int = 1,
+) -> str:
+    """Train the chosen rows of study `target` for `seeds` seeds each into `out`, resuming what is unfinished;
+    returns the table (markdown), also in out/RESULTS.md and out/results.json."""
+    study = STUDIES[target]
+    seeds = study.seeds if seeds is None else seeds
+    if seeds <= 0 or jobs <= 0:
+        raise UserError("--seeds and --jobs must be positive")
+    chosen = select_rows(target, study, rows)
+    extra = extra or []
+    # Every row's config first (the table covers every row): a bad override fails before anything trains.
+    configs = {(row.name, seed): row_config(row, seed, extra) for row in study.rows for seed in range(seeds)}
+    for row in study.rows:
+        check_scored(target, study, row, configs[row.name, 0])
+    out.mkdir(parents=True, exist_ok=True)
+    command = " ".join(
+        [
+            "advnets reproduce",
+            target,
+            f"--seeds {seeds}",
+            *([f"--rows {','.join(r.name for r in chosen)}"] if rows else []),
+            *extra,
+        ]
+    )
+    tasks = [(out / row.name, configs[row.name, seed]) for seed in range(seeds) for row in chosen]
+    with run_lock(out):  # held for the whole study; each run's train or resume also locks its folder
+        summarise_study(
+            target, out, configs, seeds, command
+        )  # what earlier commands finished, before training
+        run_all(tasks, jobs, quiet, lambda i: summarise_study(target, out, configs, seeds, command))
+        return summarise_study(target, out, configs, seeds, command)
+
+
+def final_records(
+    study: Study, row: Row, configs: dict[tuple[str, int], RunConfig], seeds: int, out: Path
+) -> dict[int, dict[str, Any]]:
+    """seed -> the row's evaluation at the run's last epoch, for the seeds whose runs finished."""
+    done = {}
+    for seed in range(seeds):
+        cfg = configs[row.name, seed]
+        records = read_evals(out / row.name / f"seed-{seed}", protocol_of(study, cfg), training_only=True)
+        last = [r for r in records if r["epoch"] == cfg.train.epochs]
+        if last:
+            done[seed] = last[-1]
+    return done
+
+
+def _stats(values: list[float]) -> tuple[float, float]:
+    """Mean and sample std (NaN for one value); NaN when any value is (e.g. reverse KL with no good sample)."""
+    if any(math.isnan(v) for v in values):
+        return math.nan, math.nan
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else math.nan
+    return mean, std
+
+
+def _cell(column: Column, mean: float, std: float) -> str:
+    if math.isnan(mean):
+        return "undefined"
+    text = f"{mean * column.scale:.{column.digits}f}"
+    if not math.isnan(std):
+        text += f" ± {std * column.scale:.{column.digits}f}"
+    return text + column.unit
+
+
+def summarise_study(
+    target: str, out: Path, configs: dict[tuple[str, int], RunConfig], seeds: int, command: str
+) -> str:
+    """The table of every row (its finished seeds) and the published rows -> out/RESULTS.md, out/results.json."""
+    study = STUDIES[target]
+    columns = study.columns
+    header = ["recipe", *(c.header for c in columns), "seeds", "preset and overrides"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows_json = []
+    for row in study.rows:
+        done = final_records(study, row, configs, seeds, out)
+        summary = {c.key: _stats([float(r[c.key]) for r in done.values()]) for c in columns} if done else {}
+        first = columns[0]
+        each = ", ".join(f"{r[first.key] * first.scale:g}{first.unit}" for r in done.values())
+        seeds_text = f"{len(done)} of {seeds}" + (f": {each}" if done else "")
+        cells = [_cell(c, *summary[c.key]) if done else "—" for c in columns]
+        overrides = " ".join(f"`{o}`" for o in (row.preset, *row.overrides))
+        lines.append(f"| {row.label} | " + " | ".join(cells) + f" | {seeds_text} | {overrides} |")
+        rows_json.append(
+            {
+                "name": row.name,
+                "label": row.label,
+                "preset": row.preset,
+                "overrides": list(row.overrides),
+                "protocol": protocol_of(study, configs[row.name, 0]),
+                "seeds_done": list(done),
+                "final": {
+                    str(s): {k: r[k] for k in ("step", "epoch", *(c.key for c in columns))}
+                    for s, r in done.items()
+                },
+                "mean": {k: v[0] for k, v in summary.items()},
+                "std": {k: v[1] for k, v in summary.items()},
+            }
+        )
+    for ref in study.published:
+        cells = [ref.values.get(c.key, "—") for c in columns]
+        lines.append(f"| {ref.label} | " + " | ".join(cells) + " | published | |")
+    table = "\n".join(lines) + "\n"
+    pending = "".join(f"\nTo come: {p}\n" for p in study.pending)
+    text = (
+        f"# {study.title}\n\n{study.notes}\n\nEach advnets row: the evaluation at the run's last epoch, mean ± std "
+        f"(sample std) over the seeds done; the seeds column lists them. Last written by `{command}`; "
+        f"`advnets reproduce {target} --seeds {seeds}` trains whatever is missing (unfinished runs resume, finished "
+        f"ones are kept).\n\n{table}{pending}"
+    )
+    write_text(out / "RESULTS.md", text)
+    results = {
+        "study": target,
+        "metric": study.metric,
+        "seeds": seeds,
+        "command": command,
+        "rows": rows_json,
+        "published": [{"label": p.label, **p.values} for p in study.published],
+    }
+    write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    return table

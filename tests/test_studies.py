@@ -1,0 +1,220 @@
+"""Studies (advnets.studies): rows × seeds as run folders, the table of final evaluations, resume, row selection,
+and the errors; on a tiny study of the ring-8 preset (tiny nets, 2 updates an epoch)."""
+
+import json
+import math
+
+import pytest
+
+from advnets.cli import main
+from advnets.errors import UserError
+from advnets.reproduce import reproduce
+from advnets.studies import STUDIES, Column, Published, Row, Study, row_config, summarise_study
+
+TINY = [
+    "data.n=200",
+    "train.epochs=2",
+    "model.generator.hidden=[8]",
+    "model.discriminator.hidden=[8]",
+    "model.discriminator.pieces=2",
+    "log.tensorboard=false",
+    "log.sample_every_steps=2",
+    "log.grid_size=16",
+    "eval.metrics.modes.samples=100",
+]
+
+TINY_STUDY = Study(
+    title="tiny",
+    metric="modes",
+    columns=(
+        Column("modes", "modes"),
+        Column("high_quality", "high quality", scale=100.0, unit="%"),
+        Column("reverse_kl", "reverse KL", digits=2),
+    ),
+    rows=(
+        Row("plain", "plain GAN", "ring-8", tuple(TINY)),
+        Row("ema", "EMA of G", "ring-8", (*TINY, "train.ema_decay=0.9")),
+    ),
+    published=(Published("someone's GAN (a paper)", {"modes": "6.3 ± 0.5"}),),
+    seeds=2,
+)
+
+
+@pytest.fixture
+def tiny_study():
+    STUDIES["tiny"] = TINY_STUDY
+    yield "tiny"
+    del STUDIES["tiny"]
+
+
+def record(epoch, modes, high_quality, reverse_kl, name="modes100", **extra):
+    return {
+        "step": 2 * epoch,
+        "epoch": epoch,
+        "metric": "modes",
+        "name": name,
+        "modes": modes,
+        "high_quality": high_quality,
+        "reverse_kl": reverse_kl,
+        **extra,
+    }
+
+
+def write_evals(run_dir, records):
+    run_dir.mkdir(parents=True)
+    (run_dir / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_the_table_holds_each_rows_final_evaluations_mean_and_std(tmp_path, tiny_study):
+    configs = {(row.name, s): row_config(row, s, []) for row in TINY_STUDY.rows for s in range(3)}
+    # plain: three finished seeds; the earlier epoch, an `advnets eval` record (it names its checkpoint) and
+    # another protocol's record do not count.
+    write_evals(
+        tmp_path / "plain" / "seed-0",
+        [
+            record(1, 2, 0.1, 1.0),
+            record(2, 6, 0.90, 0.5),
+            record(2, 1, 0.0, 9.0, checkpoint="latest"),
+            record(2, 1, 0.0, 9.0, name="modes2500"),
+        ],
+    )
+    write_evals(tmp_path / "plain" / "seed-1", [record(1, 3, 0.5, 0.2), record(2, 8, 0.95, 0.3)])
+    write_evals(tmp_path / "plain" / "seed-2", [record(2, 7, 0.85, 0.4)])
+    # ema: seed 0 finished (its scores are the weight average's, `modes100-ema`), seed 1 stopped at epoch 1.
+    write_evals(
+        tmp_path / "ema" / "seed-0", [record(2, 5, 0.5, 0.25, name="modes100-ema"), record(2, 8, 1.0, 0.0)]
+    )
+    write_evals(tmp_path / "ema" / "seed-1", [record(1, 8, 1.0, 0.0, name="modes100-ema")])
+    table = summarise_study("tiny", tmp_path, configs, 3, "advnets reproduce tiny --seeds 3")
+    lines = table.splitlines()
+    assert lines[0] == "| recipe | modes | high quality | reverse KL | seeds | preset and overrides |"
+    # By hand: modes 6, 8, 7 -> mean 7, sample std 1; high quality 90, 95, 85 % -> 90 ± 5; KL .5 .3 .4 -> .40 ± .10
+    assert lines[2].startswith(
+        "| plain GAN | 7.0 ± 1.0 | 90.0 ± 5.0% | 0.40 ± 0.10 | 3 of 3: 6, 8, 7 | `ring-8` "
+    )
+    assert lines[3].startswith("| EMA of G | 5.0 | 50.0% | 0.25 | 1 of 3: 5 | `ring-8` ")
+    assert lines[3].endswith("`train.ema_decay=0.9` |")
+    assert lines[4] == "| someone's GAN (a paper) | 6.3 ± 0.5 | — | — | published | |"
+    results = json.loads((tmp_path / "results.json").read_text())
+    plain, ema = results["rows"]
+    assert plain["seeds_done"] == [0, 1, 2] and plain["mean"]["modes"] == 7.0
+    assert plain["std"]["high_quality"] == pytest.approx(0.05)
+    assert ema["protocol"] == "modes100-ema" and ema["seeds_done"] == [0] and math.isnan(ema["std"]["modes"])
+    assert ema["final"]["0"]["modes"] == 5
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert (
+        text.startswith("# tiny\n")
+        and "Last written by `advnets reproduce tiny --seeds 3`" in text
+        and text.endswith(table)
+    )
+
+
+def test_a_seed_with_no_high_quality_sample_leaves_reverse_kl_undefined(tmp_path, tiny_study):
+    configs = {(row.name, s): row_config(row, s, []) for row in TINY_STUDY.rows for s in range(2)}
+    write_evals(tmp_path / "plain" / "seed-0", [record(2, 0, 0.0, math.nan)])
+    write_evals(tmp_path / "plain" / "seed-1", [record(2, 2, 0.5, 0.5)])
+    table = summarise_study("tiny", tmp_path, configs, 2, "cmd")
+    assert "| plain GAN | 1.0 ± 1.4 | 25.0 ± 35.4% | undefined | 2 of 2: 0, 2 |" in table
+
+
+def test_a_study_trains_rows_by_seed_resumes_and_selects_rows(tmp_path, tiny_study):
+    out = tmp_path / "study"
+    table = reproduce("tiny", out, rows=["plain"], quiet=True)
+    assert sorted(p.name for p in out.iterdir()) == ["RESULTS.md", "plain", "results.json"]
+    assert sorted(p.name for p in (out / "plain").iterdir()) == ["seed-0", "seed-1"]
+    assert "| EMA of G | — | — | — | 0 of 2 |" in table
+    # The table's numbers are the runs' own last-epoch records.
+    finals = [
+        json.loads((out / "plain" / f"seed-{s}" / "eval.jsonl").read_text().splitlines()[-1]) for s in (0, 1)
+    ]
+    assert all(f["epoch"] == 2 and f["name"] == "modes100" for f in finals)
+    results = json.loads((out / "results.json").read_text())
+    assert [results["rows"][0]["final"][str(s)]["modes"] for s in (0, 1)] == [f["modes"] for f in finals]
+    assert f"2 of 2: {finals[0]['modes']}, {finals[1]['modes']} |" in table
+    # All rows: plain is finished and left alone (its records unchanged), ema trains.
+    before = (out / "plain" / "seed-0" / "eval.jsonl").read_text()
+    table = reproduce("tiny", out, quiet=True)
+    assert (out / "plain" / "seed-0" / "eval.jsonl").read_text() == before
+    ema_final = json.loads((out / "ema" / "seed-1" / "eval.jsonl").read_text().splitlines()[-1])
+    assert ema_final["name"] == "modes100-ema" and ema_final["epoch"] == 2
+    assert "| EMA of G |" in table and "| EMA of G | — |" not in table
+    # A committed study keeps no checkpoints: a rerun trains nothing and gives the same table.
+    for row in ("plain", "ema"):
+        for seed in (0, 1):
+            for path in sorted((out / row / f"seed-{seed}" / "checkpoints").iterdir()):
+                path.unlink()
+    assert reproduce("tiny", out, quiet=True) == table
+    assert (out / "plain" / "seed-0" / "eval.jsonl").read_text() == before
+    # A finished run of another recipe (the row's preset or overrides changed since) is not counted as this one.
+    with pytest.raises(UserError, match=r"plain/seed-0 was trained with another train.d_optimizer.lr than"):
+        reproduce("tiny", out, rows=["plain"], extra=["train.d_optimizer.lr=0.01"], quiet=True)
+
+
+def test_an_interrupted_run_continues_from_its_checkpoint(tmp_path, tiny_study):
+    out = tmp_path / "study"
+    reproduce("tiny", out, rows=["plain"], seeds=1, quiet=True)
+    records = (out / "plain" / "seed-0" / "eval.jsonl").read_text().splitlines()
+    # Same study, a longer schedule for every row: the run resumes at epoch 2 and scores only epochs 3 and 4.
+    table = reproduce("tiny", out, rows=["plain"], seeds=1, extra=["train.epochs=4"], quiet=True)
+    after = [
+        json.loads(line)["epoch"]
+        for line in (out / "plain" / "seed-0" / "eval.jsonl").read_text().splitlines()
+    ]
+    assert after == [1, 2, 3, 4] and len(records) == 2
+    assert "1 of 1" in table
+
+
+def test_bad_study_arguments_are_one_clear_error(tmp_path, tiny_study):
+    with pytest.raises(UserError, match=r"tiny has no row 'nope'; choose from: plain, ema"):
+        reproduce("tiny", tmp_path, rows=["plain", "nope"])
+    with pytest.raises(
+        UserError, match=r"unknown reproduction 'ring-9'; choose one of: paper-mnist, ring-8, grid-25"
+    ):
+        reproduce("ring-9", tmp_path)
+    with pytest.raises(UserError, match="--epochs apply to paper-mnist only"):
+        reproduce("tiny", tmp_path, epochs=3)
+    with pytest.raises(UserError, match="paper-mnist has no rows"):
+        reproduce("paper-mnist", tmp_path, rows=["vanilla"])
+    with pytest.raises(UserError, match="must be positive"):
+        reproduce("tiny", tmp_path, seeds=0)
+    with pytest.raises(UserError, match="eval.every_epochs divide train.epochs"):
+        reproduce("tiny", tmp_path, extra=["eval.every_epochs=3"])
+    assert not any(tmp_path.iterdir())  # nothing was trained or written
+
+
+def test_the_cli_prints_a_bad_row_as_one_line(capsys):
+    assert main(["reproduce", "ring-8", "--rows", "vanilla,nope"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("advnets: error: ring-8 has no row 'nope'; choose from: vanilla, best,")
+        and err.count("\n") == 1
+    )
+
+
+@pytest.mark.parametrize("target", ["ring-8", "grid-25"])
+def test_every_toy_row_resolves_and_scores_its_last_epoch(target):
+    study = STUDIES[target]
+    assert [r.name for r in study.rows][:2] == ["vanilla", "best"] and len(
+        {r.name for r in study.rows}
+    ) == len(study.rows)
+    for row in study.rows:
+        cfg = row_config(row, 0, [])
+        assert (
+            cfg.data.name == target
+            and cfg.train.epochs % cfg.eval.every_epochs == 0
+            and "modes" in cfg.eval.metrics
+        )
+
+
+def test_the_committed_study_runs_are_the_rows_they_are_filed_under():
+    # reproductions/<study>/<row>/seed-N: each saved config is its row's (check_same_run), so the committed
+    # tables hold the recipes they name.
+    from pathlib import Path
+
+    from advnets.studies import check_same_run
+
+    root = Path(__file__).resolve().parents[1] / "reproductions"
+    for target in ("ring-8", "grid-25"):
+        rows = {row.name: row for row in STUDIES[target].rows}
+        for run in sorted((root / target).glob("*/seed-*")):
+            check_same_run(run, row_config(rows[run.parent.name], int(run.name.split("-")[1]), []))
