@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-import advnets.toy_studies  # noqa: F401  (registers the studies ring-8 and grid-25)
+import advnets.toy_studies  # noqa: F401  (registers the studies ring-8, grid-25 and toy-1d)
 from advnets.config import RunConfig, load_config
 from advnets.data import DataSet, load_data
 from advnets.errors import UserError

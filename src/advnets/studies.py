@@ -188,7 +188,7 @@ def select_rows(target: str, study: Study, names: list[str] | None) -> list[Row]
     if unknown:
         raise UserError(
             f"{target} has no row {', '.join(map(repr, unknown))}; choose from: {', '.join(known)} "
-            "(e.g. --rows vanilla,best)"
+            f"(e.g. --rows {','.join(list(known)[:2])})"
         )
     return [known[n] for n in dict.fromkeys(names)]
 
