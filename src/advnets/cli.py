@@ -257,16 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser(
-        "reproduce", help="a long, resumable reproduction of a paper result (paper-mnist, ring-8, grid-25)"
+        "reproduce", help="a long, resumable reproduction (paper-mnist, ring-8, grid-25, toy-1d)"
     )
     p.add_argument(
         "target",
         help="paper-mnist: Table 1, MNIST row (225 ± 2 nats); ring-8, grid-25: PacGAN's 2-D mode coverage, "
-        "the vanilla GAN and each remedy as rows",
+        "the vanilla GAN and each remedy as rows; toy-1d: the 1-D Gaussian's mean and variance by optimiser",
     )
     p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="applied to every run's config")
     p.add_argument("--seeds", type=int, help="training seeds per row (default 3)")
-    p.add_argument("--rows", help="ring-8, grid-25: train only these rows, e.g. vanilla,best (default: all)")
+    p.add_argument("--rows", help="ring-8, grid-25, toy-1d: train only these rows, e.g. vanilla,best (default: all)")
     p.add_argument("--epochs", type=int, help="paper-mnist: epochs per seed (default 100)")
     p.add_argument("--eval-every", type=int, help="paper-mnist: Parzen evaluation every N epochs (default 5)")
     p.add_argument("--out", type=Path, help="output folder (default reproductions/TARGET)")
