@@ -59,32 +59,45 @@ NOTES = (
     "are as quoted in the issue (VEEGAN: its own nets and schedule; PacGAN: 400,000 updates at lr 1e-4)."
 )
 
-STUDIES["ring-8"] = Study(
-    title="ring-8: mode coverage of 8 Gaussians on a ring, the vanilla GAN and its remedies",
-    metric="modes",
-    columns=MODES_COLUMNS,
-    rows=remedy_rows("ring-8", noise_std=0.1, steps=6000),
-    published=(
-        Published("vanilla GAN (VEEGAN, Table 1)", {"modes": "1"}),
-        Published("vanilla GAN (PacGAN, Table 1)", {"modes": "6.3 ± 0.5", "high_quality": "98.2%"}),
-        Published("unrolled GAN (VEEGAN, Table 1)", {"modes": "7.6"}),
-        Published("PacGAN4 (PacGAN, Table 1)", {"modes": "7.8", "high_quality": "95.9%"}),
-    ),
-    notes=NOTES.format(what="8 Gaussians (std 0.01) on the unit circle", preset="ring-8", k=8),
-)
+def mode_study(
+    preset: str, name: str, what: str, k: int, noise_std: float, published: dict[str, dict[str, str]]
+) -> Study:
+    """The study of a 2-D mixture: its remedy rows, the modes columns and the published points (label -> cells)."""
+    return Study(
+        title=f"{preset}: mode coverage of {name}, the vanilla GAN and its remedies",
+        metric="modes",
+        columns=MODES_COLUMNS,
+        rows=remedy_rows(preset, noise_std=noise_std, steps=6000),
+        published=tuple(Published(label, cells) for label, cells in published.items()),
+        notes=NOTES.format(what=what, preset=preset, k=k),
+    )
 
-STUDIES["grid-25"] = Study(
-    title="grid-25: mode coverage of 25 Gaussians on a grid, the vanilla GAN and its remedies",
-    metric="modes",
-    columns=MODES_COLUMNS,
-    rows=remedy_rows("grid-25", noise_std=0.25, steps=6000),
-    published=(
-        Published("vanilla GAN (VEEGAN, Table 1)", {"modes": "3.3"}),
-        Published("vanilla GAN (PacGAN, Table 1)", {"modes": "17.3 ± 0.8", "high_quality": "94.8%"}),
-        Published("unrolled GAN (VEEGAN, Table 1)", {"modes": "23.6"}),
-        Published("PacGAN4 (PacGAN, Table 1)", {"modes": "24.8", "high_quality": "93.6%"}),
-    ),
-    notes=NOTES.format(what="25 Gaussians (std 0.05) on a 5 × 5 grid, 2 apart", preset="grid-25", k=25),
+
+STUDIES["ring-8"] = mode_study(
+    "ring-8",
+    "8 Gaussians on a ring",
+    "8 Gaussians (std 0.01) on the unit circle",
+    8,
+    noise_std=0.1,
+    published={
+        "vanilla GAN (VEEGAN, Table 1)": {"modes": "1"},
+        "vanilla GAN (PacGAN, Table 1)": {"modes": "6.3 ± 0.5", "high_quality": "98.2%"},
+        "unrolled GAN (VEEGAN, Table 1)": {"modes": "7.6"},
+        "PacGAN4 (PacGAN, Table 1)": {"modes": "7.8", "high_quality": "95.9%"},
+    },
+)
+STUDIES["grid-25"] = mode_study(
+    "grid-25",
+    "25 Gaussians on a grid",
+    "25 Gaussians (std 0.05) on a 5 × 5 grid, 2 apart",
+    25,
+    noise_std=0.25,
+    published={
+        "vanilla GAN (VEEGAN, Table 1)": {"modes": "3.3"},
+        "vanilla GAN (PacGAN, Table 1)": {"modes": "17.3 ± 0.8", "high_quality": "94.8%"},
+        "unrolled GAN (VEEGAN, Table 1)": {"modes": "23.6"},
+        "PacGAN4 (PacGAN, Table 1)": {"modes": "24.8", "high_quality": "93.6%"},
+    },
 )
 
 # ---------------------------------------------------------------------------------------------- the 1-D lab
