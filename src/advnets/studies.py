@@ -22,7 +22,7 @@ import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +174,6 @@ class Study:
     published: tuple[Published, ...] = ()
     seeds: int = 3  # default --seeds
     notes: str = ""  # the paragraph under the heading: protocol, what the rows are
-    pending: tuple[str, ...] = field(default=())  # rows to come, listed under the table
 
 
 STUDIES: dict[str, Study] = {}
@@ -328,12 +327,11 @@ def summarise_study(
         cells = [ref.values.get(c.key, "—") for c in columns]
         lines.append(f"| {ref.label} | " + " | ".join(cells) + " | published | |")
     table = "\n".join(lines) + "\n"
-    pending = "".join(f"\nTo come: {p}\n" for p in study.pending)
     text = (
         f"# {study.title}\n\n{study.notes}\n\nEach advnets row: the evaluation at the run's last epoch, mean ± std "
         f"(sample std) over the seeds done; the seeds column lists them. Last written by `{command}`; "
         f"`advnets reproduce {target} --seeds {seeds}` trains whatever is missing (unfinished runs resume, finished "
-        f"ones are kept).\n\n{table}{pending}"
+        f"ones are kept).\n\n{table}"
     )
     write_text(out / "RESULTS.md", text)
     results = {
