@@ -62,6 +62,9 @@ def test_registry_builds_losses_bound_to_their_options():
         LOSSES.get("hinge2")
     with pytest.raises(UserError, match=r"unknown config key 'loss.half'.*did you mean loss.d_half"):
         build_config(overrides=["loss.half=true"])
+    # A key of another loss names the loss selected and those that have the key, rather than guess a spelling.
+    with pytest.raises(UserError, match=r"'loss.real_target' for loss.name=wgan; lsgan, minimax, ns have it; `adv"):
+        build_config(overrides=["loss.name=wgan", "loss.real_target=0.9"])
 
 
 def test_named_terms_carry_the_loss_and_its_monitoring_values():

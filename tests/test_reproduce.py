@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from advnets.config import load_config
 from advnets.errors import UserError
 from advnets.reproduce import reproduce
 
@@ -25,32 +26,40 @@ TINY_REPRO = [
 
 def test_reproduce_writes_the_table_and_a_rerun_continues(tmp_path):
     out = tmp_path / "repro"
-    table = reproduce("paper-mnist", out, seeds=2, epochs=2, eval_every=1, extra=TINY_REPRO, quiet=True)
+    common = dict(seeds=2, epochs=2, eval_every=1, extra=TINY_REPRO, quiet=True, rows=["paper"])
+    table = reproduce("paper-mnist", out, **common)  # type: ignore[arg-type]
     assert "Adversarial nets (paper, Table 1) | 225 ± 2" in table
-    assert "advnets mnist-paper, last evaluated epoch" in table and "std over 2 seeds" in table
+    assert "advnets mnist-paper (the paper's training), last evaluated epoch" in table
+    assert "std over 2 seeds" in table and "mnist-fast" not in table  # a row without runs has no line yet
     assert "baseline: 100 training images" in table and "baseline: 100 k-means centroids" in table
     results = json.loads((out / "results.json").read_text())
-    assert [s["seed"] for s in results["seeds"]] == [0, 1]
-    assert all(s["final"]["epoch"] == 2 and s["final"]["name"] == "parzen100-valid50-test60" for s in results["seeds"])
+    paper, fast = results["rows"]
+    assert (paper["name"], paper["preset"], fast["name"], fast["seeds"]) == (
+        "paper",
+        "mnist-paper",
+        "fast",
+        [],
+    )
+    assert [s["seed"] for s in paper["seeds"]] == [0, 1]
+    assert all(
+        s["final"]["epoch"] == 2 and s["final"]["name"] == "parzen100-valid50-test60" for s in paper["seeds"]
+    )
     assert (out / "parzen.png").is_file() and (out / "RESULTS.md").read_text().endswith(table)
+    out = out / "paper"  # every row trains into OUT/<row>/seed-N
     # A later `advnets eval` of the same protocol (it names its checkpoint) is not a training epoch's score.
-    manual = {**results["seeds"][0]["final"], "epoch": 99, "mean": 1e6, "checkpoint": "latest"}
+    manual = {**paper["seeds"][0]["final"], "epoch": 99, "mean": 1e6, "checkpoint": "latest"}
     with open(out / "seed-0" / "eval.jsonl", "a") as f:
         f.write(json.dumps(manual) + "\n")
     evals_before = (out / "seed-0" / "eval.jsonl").read_text()
     # A rerun of the same command finds everything done: nothing is retrained or re-scored.
-    assert (
-        reproduce("paper-mnist", out, seeds=2, epochs=2, eval_every=1, extra=TINY_REPRO, quiet=True) == table
-    )
+    assert reproduce("paper-mnist", out.parent, **common) == table  # type: ignore[arg-type]
     assert (out / "seed-0" / "eval.jsonl").read_text() == evals_before
     # A finished seed whose checkpoints were not kept (a committed reproduction) is not trained again.
     shutil.rmtree(out / "seed-1" / "checkpoints")
-    assert (
-        reproduce("paper-mnist", out, seeds=2, epochs=2, eval_every=1, extra=TINY_REPRO, quiet=True) == table
-    )
+    assert reproduce("paper-mnist", out.parent, **common) == table  # type: ignore[arg-type]
     assert sorted(p.name for p in out.iterdir() if p.name.startswith("seed-")) == ["seed-0", "seed-1"]
     # A longer schedule resumes each seed from its checkpoint and scores only the new epochs.
-    reproduce("paper-mnist", out, seeds=1, epochs=3, eval_every=1, extra=TINY_REPRO, quiet=True)
+    reproduce("paper-mnist", out.parent, **{**common, "seeds": 1, "epochs": 3})  # type: ignore[arg-type]
     epochs = [json.loads(line)["epoch"] for line in (out / "seed-0" / "eval.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 99, 3]
 
@@ -59,17 +68,67 @@ def test_seeds_in_parallel_match_seeds_in_turn(tmp_path):
     # Worker processes run the same seeded runs: the scores equal a sequential run's, and every seed keeps
     # the checkpoint of its best validation epoch.
     common = dict(seeds=2, epochs=2, eval_every=1, extra=TINY_REPRO, quiet=True, with_baselines=False)
-    reproduce("paper-mnist", tmp_path / "turn", **common)
-    reproduce("paper-mnist", tmp_path / "side", jobs=2, **common)
+    common["rows"] = ["paper"]
+    reproduce("paper-mnist", tmp_path / "turn", **common)  # type: ignore[arg-type]
+    reproduce("paper-mnist", tmp_path / "side", jobs=2, **common)  # type: ignore[arg-type]
     for seed in (0, 1):
-        turn = (tmp_path / "turn" / f"seed-{seed}" / "eval.jsonl").read_text().splitlines()
-        side = (tmp_path / "side" / f"seed-{seed}" / "eval.jsonl").read_text().splitlines()
+        turn = (tmp_path / "turn" / "paper" / f"seed-{seed}" / "eval.jsonl").read_text().splitlines()
+        side = (tmp_path / "side" / "paper" / f"seed-{seed}" / "eval.jsonl").read_text().splitlines()
         # Equal up to float rounding: a worker may use another number of threads than this process.
         assert [json.loads(b)["mean"] for b in side] == pytest.approx(
             [json.loads(a)["mean"] for a in turn], rel=1e-4
         )
-        assert (tmp_path / "side" / f"seed-{seed}" / "checkpoints" / "best-parzen100-valid50-test60.pt").is_file()
-    assert json.loads((tmp_path / "side" / "results.json").read_text())["seeds"][1]["seed"] == 1
+        best = (
+            tmp_path / "side" / "paper" / f"seed-{seed}" / "checkpoints" / "best-parzen100-valid50-test60.pt"
+        )
+        assert best.is_file()
+    assert json.loads((tmp_path / "side" / "results.json").read_text())["rows"][0]["seeds"][1]["seed"] == 1
+
+
+def test_every_row_has_its_own_line_and_folder(tmp_path):
+    # The beyond-the-paper row is never averaged with the faithful one: its own folder, lines and protocol name
+    # (`-ema` when its preset scores G's weight average).
+    out = tmp_path / "repro"
+    table = reproduce(
+        "paper-mnist",
+        out,
+        seeds=1,
+        epochs=1,
+        eval_every=1,
+        extra=TINY_REPRO,
+        quiet=True,
+        with_baselines=False,
+    )
+    fast_cfg = load_config("mnist-fast", TINY_REPRO)
+    fast_name = "parzen100-valid50-test60" + ("-ema" if fast_cfg.train.ema_decay is not None else "")
+    assert "| advnets mnist-fast (the paper's nets, trained otherwise), last evaluated epoch | " in table
+    assert f"| {fast_name}; seed 0: " in table
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["fast", "paper"]
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [(r["name"], r["protocol"], len(r["seeds"])) for r in rows] == [
+        ("paper", "parzen100-valid50-test60", 1),
+        ("fast", fast_name, 1),
+    ]
+
+
+def test_runs_of_the_one_row_layout_are_not_trained_again(tmp_path):
+    out = tmp_path / "repro"
+    reproduce(
+        "paper-mnist",
+        out,
+        seeds=1,
+        epochs=1,
+        eval_every=1,
+        extra=TINY_REPRO,
+        quiet=True,
+        with_baselines=False,
+        rows=["paper"],
+    )
+    (out / "paper" / "seed-0").rename(out / "seed-0")
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(UserError, match=r"seed-0 from an earlier advnets.*mkdir .*/paper && mv .*/seed-\* "):
+        reproduce("paper-mnist", out, seeds=1, epochs=1, eval_every=1, extra=TINY_REPRO, quiet=True)
+    assert sorted(p.name for p in out.iterdir()) == before
 
 
 def test_unknown_target_and_bad_counts():
@@ -79,3 +138,5 @@ def test_unknown_target_and_bad_counts():
         reproduce("paper-mnist", None, seeds=0)  # type: ignore[arg-type]
     with pytest.raises(UserError, match="positive"):
         reproduce("paper-mnist", None, jobs=0)  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="paper-mnist has no row 'faithful'; choose from: paper, fast"):
+        reproduce("paper-mnist", None, rows=["faithful"])  # type: ignore[arg-type]

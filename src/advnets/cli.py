@@ -266,8 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="applied to every run's config")
     p.add_argument("--seeds", type=int, help="training seeds per row (default 3)")
-    p.add_argument("--rows", help="ring-8, grid-25, toy-1d: train only these rows, e.g. vanilla,best (default: all)")
-    p.add_argument("--epochs", type=int, help="paper-mnist: epochs per seed (default 100)")
+    p.add_argument(
+        "--rows", help="train only these rows, e.g. vanilla,best or (paper-mnist) paper,fast (default: all)"
+    )
+    p.add_argument("--epochs", type=int, help="paper-mnist: epochs per seed (default: each row's preset's)")
     p.add_argument("--eval-every", type=int, help="paper-mnist: Parzen evaluation every N epochs (default 5)")
     p.add_argument("--out", type=Path, help="output folder (default reproductions/TARGET)")
     p.add_argument(

@@ -17,6 +17,7 @@ import importlib
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -237,11 +238,14 @@ def _with_selector(cls: type, selector: str, name: str) -> type:
 _SELECTOR_CLASSES: dict[tuple[type, str, str], type] = {}
 
 
-def resolve_options(cls: type, values: Any, prefix: str) -> Any:
+def resolve_options(
+    cls: type, values: Any, prefix: str, owners: Callable[[str], tuple[str, list[str]]] | None = None
+) -> Any:
     """values (a dict, an options instance or None) checked against the dataclass `cls` -> a `cls` instance.
 
-    Unknown keys and wrong types are UserErrors naming `prefix.key`; an options class may define
-    `validate(prefix)` for checks that types cannot express."""
+    Unknown keys and wrong types are UserErrors naming `prefix.key`; `owners(key)` says which entry the options
+    belong to and which others have the key. An options class may define `validate(prefix)` for checks that types
+    cannot express."""
     if values is None:
         values = {}
     if dataclasses.is_dataclass(values) and not isinstance(values, type):
@@ -251,7 +255,13 @@ def resolve_options(cls: type, values: Any, prefix: str) -> Any:
     fields = _field_names(cls)
     for key in values:
         if key not in fields:
-            raise UserError(unknown_key_message(f"{prefix}{key}", [f"{prefix}{f}" for f in fields]))
+            candidates = [f"{prefix}{f}" for f in fields]
+            entry, others = owners(key) if owners else ("", [])
+            where = f" for {entry}" if entry else ""
+            if others:  # a key of another entry: say whose, rather than guess a near spelling
+                where += f"; {', '.join(others)} {'has' if len(others) == 1 else 'have'} it"
+                candidates = []
+            raise UserError(unknown_key_message(f"{prefix}{key}", candidates, where))
     try:
         options = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), values))
     except OmegaConfBaseException as err:
@@ -272,7 +282,11 @@ def _resolve_selected(values: Any, path: str) -> Any:
     if name is None:
         raise UserError(f"config key {path}.{selector} is missing; choose one of: {', '.join(registry.names())}")
     cls = _with_selector(registry.options(name), selector, name)
-    return resolve_options(cls, values, f"{path}.")
+
+    def owners(key: str) -> tuple[str, list[str]]:
+        return f"{path}.{selector}={name}", [n for n in registry.names() if key in _field_names(registry.options(n))]
+
+    return resolve_options(cls, values, f"{path}.", owners)
 
 
 def _resolve_mapped(values: Any, path: str) -> dict[str, Any]:

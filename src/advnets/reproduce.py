@@ -2,9 +2,10 @@
 
 `paper-mnist`: the MNIST row of Table 1 of Goodfellow et al. (2014), re-measured.
 
-Trains the `mnist-paper` preset (the 2014 code's setup) for each seed, scores the Parzen log-likelihood with the
-paper's protocol every few epochs, and writes a table beside the paper's Table 1 and two baselines (Theis et al.
-2016): real training images as the kernel centres, and 10,000 k-means centroids of the training set.
+Trains each row's preset for each seed, scores the Parzen log-likelihood with the paper's protocol every few
+epochs, and writes a table beside the paper's Table 1 and two baselines (Theis et al. 2016): real training images
+as the kernel centres, and 10,000 k-means centroids of the training set. The rows: `paper`, the `mnist-paper`
+preset (the 2014 code's setup), and `fast`, the `mnist-fast` preset (the paper's nets, trained otherwise).
 
 A long job that survives interruption: every seed is an ordinary run folder under the output folder; a rerun of
 the same command resumes unfinished runs from their latest checkpoint and reuses cached baselines. Seeds can train
@@ -16,7 +17,6 @@ resuming and running side by side are the studies' machinery (`advnets.studies.r
 from __future__ import annotations
 
 import json
-import math
 import statistics
 from dataclasses import replace
 from pathlib import Path
@@ -35,7 +35,8 @@ from advnets.metrics import METRICS, ParzenOptions
 from advnets.metrics.parzen import parzen_score
 from advnets.reporting.figures import plot_metric_curve
 from advnets.runs.lock import run_lock
-from advnets.studies import STUDIES, run_all, run_study
+from advnets.runs.run_dir import is_run_dir
+from advnets.studies import STUDIES, Row, run_all, run_study, select_rows
 
 # Goodfellow et al. (2014), Table 1, MNIST column (Parzen log-likelihood, nats, mean ± SE).
 PAPER_TABLE = [
@@ -45,16 +46,24 @@ PAPER_TABLE = [
     ("Adversarial nets", 225.0, 2.0),
 ]
 
-TARGETS = {"paper-mnist": "mnist-paper"}
+# The rows of the paper-mnist table: the paper's own training, and the advnets recipe that keeps the paper's nets
+# and changes only how they are trained (never averaged with the faithful row). Each trains into OUT/<row>/seed-N.
+PAPER_MNIST_ROWS = (
+    Row("paper", "advnets mnist-paper (the paper's training)", "mnist-paper"),
+    Row("fast", "advnets mnist-fast (the paper's nets, trained otherwise)", "mnist-fast"),
+)
+TARGETS = {"paper-mnist": PAPER_MNIST_ROWS}
 
 
-def seed_config(preset: str, seed: int, epochs: int, eval_every: int, extra: list[str]) -> RunConfig:
+def seed_config(row: Row, seed: int, epochs: int | None, eval_every: int, extra: list[str]) -> RunConfig:
+    """Seed `seed` of `row`: its preset and overrides, `epochs` when given (else the preset's), then `extra`."""
     return load_config(
-        preset,
+        row.preset,
         [
             f"seed={seed}",
-            f"name={preset}-seed{seed}",
-            f"train.epochs={epochs}",
+            f"name={row.preset}-seed{seed}",
+            *row.overrides,
+            *([f"train.epochs={epochs}"] if epochs is not None else []),
             f"eval.every_epochs={eval_every}",
             *extra,
         ],
@@ -97,35 +106,72 @@ def baselines(out: Path, cfg: RunConfig, *, seed: int = 0) -> dict[str, dict[str
     return results
 
 
-def summarise(out: Path, seeds: list[int], base: dict[str, dict[str, Any]], name: str = "parzen10k") -> str:
-    """The results table (markdown), also written to out/RESULTS.md and out/results.json."""
-    per_seed: list[dict[str, Any]] = []
-    for seed in seeds:
-        records = read_evals(out / f"seed-{seed}", name, training_only=True)
-        if not records:
-            continue
-        final = max(records, key=lambda r: r["epoch"])
-        best = max(records, key=lambda r: max(r["valid_means"]))
-        per_seed.append({"seed": seed, "final": final, "best_valid": best})
+def seed_results(run_dir: Path, name: str) -> dict[str, Any] | None:
+    """A seed's score at its last evaluated epoch and at the epoch with the best validation log-likelihood (never
+    chosen by the test score); None before its first evaluation."""
+    records = read_evals(run_dir, name, training_only=True)
+    if not records:
+        return None
+    return {
+        "final": max(records, key=lambda r: r["epoch"]),
+        "best_valid": max(records, key=lambda r: max(r["valid_means"])),
+    }
+
+
+def _row_lines(row: Row, per_seed: list[dict[str, Any]], name: str) -> list[str]:
+    lines = []
+    for key, label in (("final", "last evaluated epoch"), ("best_valid", "epoch with best validation LL")):
+        scores = [s[key]["mean"] for s in per_seed]
+        spread = (
+            f" ± {statistics.stdev(scores):.1f} (std over {len(scores)} seeds)" if len(scores) > 1 else ""
+        )
+        each = "; ".join(
+            f"seed {s['seed']}: {s[key]['mean']:.1f} ± {s[key]['se']:.1f} (epoch {s[key]['epoch']}, "
+            f"σ={s[key]['sigma']:.4f})"
+            for s in per_seed
+        )
+        lines.append(f"| {row.label}, {label} | {statistics.mean(scores):.1f}{spread} | {name}; {each} |")
+    return lines
+
+
+def summarise(
+    out: Path, rows: list[Row], configs: dict[tuple[str, int], RunConfig], seeds: int, base: dict[str, Any]
+) -> str:
+    """The results table (markdown) of every row's finished evaluations, also written to out/RESULTS.md and
+    out/results.json, with the Parzen curves of every run in out/parzen.png."""
     lines = [
         "| model | MNIST Parzen log-likelihood (nats) | protocol / notes |",
         "|---|---|---|",
     ]
     for model, mean, se in PAPER_TABLE:
         lines.append(f"| {model} (paper, Table 1) | {mean:g} ± {se:g} | as published |")
-    for key, label in (("final", "last evaluated epoch"), ("best_valid", "epoch with best validation LL")):
-        if not per_seed:
-            break
-        scores = [s[key]["mean"] for s in per_seed]
-        spread = statistics.stdev(scores) if len(scores) > 1 else math.nan
-        each = "; ".join(
-            f"seed {s['seed']}: {s[key]['mean']:.1f} ± {s[key]['se']:.1f} (epoch {s[key]['epoch']}, "
-            f"σ={s[key]['sigma']:.4f})"
-            for s in per_seed
-        )
-        spread_text = f" ± {spread:.1f} (std over {len(scores)} seeds)" if len(scores) > 1 else ""
-        lines.append(
-            f"| advnets mnist-paper, {label} | {statistics.mean(scores):.1f}{spread_text} | {name}; {each} |"
+    rows_json, curves, first = [], [], None
+    for row in rows:
+        cfg = configs[row.name, 0]
+        # Training scores G's weight average when the row keeps one (`-ema` after the protocol's name).
+        name = scored_name(parzen_protocol(cfg)[2], ema=cfg.train.ema_decay is not None)
+        per_seed = []
+        for seed in range(seeds):
+            run_dir = out / row.name / f"seed-{seed}"
+            found = seed_results(run_dir, name)
+            if found:
+                per_seed.append({"seed": seed, **found})
+                curves += [
+                    {**r, "series": f"{row.name}, seed {seed}"}
+                    for r in read_evals(run_dir, name, training_only=True)
+                ]
+        if per_seed:
+            lines += _row_lines(row, per_seed, name)
+            first = first or per_seed[0]["final"]
+        rows_json.append(
+            {
+                "name": row.name,
+                "label": row.label,
+                "preset": row.preset,
+                "overrides": list(row.overrides),
+                "protocol": name,
+                "seeds": per_seed,
+            }
         )
     for label, result in base.items():
         lines.append(
@@ -134,21 +180,18 @@ def summarise(out: Path, seeds: list[int], base: dict[str, dict[str, Any]], name
         )
     table = "\n".join(lines) + "\n"
     protocol = ""
-    if per_seed:
-        p = per_seed[0]["final"]
+    if first:
         protocol = (
-            f"Protocol `{name}`: Parzen-window log-likelihood of {p['n_samples']:,} samples, σ chosen from "
-            f"{len(p['sigmas'])} values on {p['n_valid']:,} validation images, mean ± std/√N over "
-            f"{p['n_test']:,} test images, pixels in [0, 1] (docs/paper.md §2). The best-validation row picks each "
-            "seed's epoch by its mean *validation* log-likelihood, never by the test score.\n\n"
+            f"Protocol: Parzen-window log-likelihood of {first['n_samples']:,} samples, σ chosen from "
+            f"{len(first['sigmas'])} values on {first['n_valid']:,} validation images, mean ± std/√N over "
+            f"{first['n_test']:,} test images, pixels in [0, 1] (docs/paper.md §2); `-ema` names a score of G's "
+            "weight average. The best-validation rows pick each seed's epoch by its mean *validation* "
+            "log-likelihood, never by the test score. Each row trains into `<row>/seed-N`: "
+            + ", ".join(f"`{r.name}` ({' '.join((r.preset, *r.overrides))})" for r in rows)
+            + ".\n\n"
         )
-    (out / "RESULTS.md").write_text("# paper-mnist reproduction\n\n" + protocol + table)
-    (out / "results.json").write_text(json.dumps({"seeds": per_seed, "baselines": base}, indent=2) + "\n")
-    curves = [
-        {**r, "series": f"seed {s}"}
-        for s in seeds
-        for r in read_evals(out / f"seed-{s}", name, training_only=True)
-    ]
+    write_text(out / "RESULTS.md", "# paper-mnist reproduction\n\n" + protocol + table)
+    write_text(out / "results.json", json.dumps({"rows": rows_json, "baselines": base}, indent=2) + "\n")
     if curves:
         plot_metric_curve(
             curves,
@@ -156,11 +199,22 @@ def summarise(out: Path, seeds: list[int], base: dict[str, dict[str, Any]], name
             out / "parzen.png",
             x="epoch",
             err_key="se",
-            ylabel=f"{name} log-likelihood (nats)",
+            ylabel="Parzen log-likelihood (nats)",
             title="MNIST Parzen log-likelihood per epoch",
             reference={"paper GAN (225)": 225.0, **{f"{k} baseline": v["mean"] for k, v in base.items()}},
         )
     return table
+
+
+def check_layout(out: Path) -> None:
+    """Runs of the one-row layout (OUT/seed-N, before the table had rows) are the `paper` row's: say where they go
+    rather than train them again beside themselves."""
+    old = sorted(p.name for p in out.glob("seed-*") if is_run_dir(p))
+    if old:
+        raise UserError(
+            f"{out} holds {', '.join(old)} from an earlier advnets, whose paper-mnist had one row; they are the "
+            f"`paper` row's runs now: mkdir {out}/paper && mv {out}/seed-* {out}/paper/ and rerun"
+        )
 
 
 def reproduce(
@@ -177,9 +231,12 @@ def reproduce(
     rows: list[str] | None = None,
 ) -> str:
     """Run reproduction `target` into `out` (resuming what a previous call left) and return its table: paper-mnist
-    (`epochs`, `eval_every`, baselines) or a study of advnets.studies.STUDIES (`rows`; its length is its presets')."""
+    (its `rows`, `epochs` (default: each row's preset's), `eval_every`, baselines) or a study of
+    advnets.studies.STUDIES (`rows`; its length is its presets')."""
     if target in STUDIES:
-        given = [flag for flag, value in (("--epochs", epochs), ("--eval-every", eval_every)) if value is not None]
+        given = [
+            flag for flag, value in (("--epochs", epochs), ("--eval-every", eval_every)) if value is not None
+        ]
         if not with_baselines:
             given.append("--no-baselines")
         if given:
@@ -190,26 +247,25 @@ def reproduce(
         return run_study(target, out, seeds=seeds, rows=rows, extra=extra, quiet=quiet, jobs=jobs)
     if target not in TARGETS:
         raise UserError(f"unknown reproduction {target!r}; choose one of: {', '.join([*TARGETS, *STUDIES])}")
-    if rows:
-        raise UserError(f"--rows applies to the studies ({', '.join(STUDIES)}); {target} has no rows")
-    seeds, epochs, eval_every = (3 if seeds is None else seeds), (epochs or 100), (eval_every or 5)
-    if seeds <= 0 or epochs <= 0 or eval_every <= 0 or jobs <= 0:
+    seeds, eval_every = (3 if seeds is None else seeds), (eval_every or 5)
+    if seeds <= 0 or (epochs is not None and epochs <= 0) or eval_every <= 0 or jobs <= 0:
         raise UserError("--seeds, --epochs, --eval-every and --jobs must be positive")
+    every_row = TARGETS[target]
+    chosen = select_rows(target, every_row, rows)
+    # Every row's config first (the table covers every row): a bad override fails before anything trains.
+    configs = {
+        (row.name, seed): seed_config(row, seed, epochs, eval_every, extra or [])
+        for row in every_row
+        for seed in range(seeds)
+    }
     out.mkdir(parents=True, exist_ok=True)
+    check_layout(out)
     # Held by this process for the whole reproduction; each seed's train or resume also locks its run folder.
     with run_lock(out):
-        preset = TARGETS[target]
-        configs = [seed_config(preset, seed, epochs, eval_every, extra or []) for seed in range(seeds)]
-        cfg = configs[0]
-        # Training scores G's weight average when the config keeps one (`train.ema_decay=...` among the overrides).
-        name = scored_name(parzen_protocol(cfg)[2], ema=cfg.train.ema_decay is not None)
         # Baselines first (minutes, not hours): every partial table written below already has them.
-        base = baselines(out, cfg) if with_baselines else {}
-        finished: list[int] = []
-
-        def on_done(i: int) -> None:  # partial results survive an interruption
-            finished.append(configs[i].seed)
-            summarise(out, sorted(finished), base, name)
-
-        run_all([(out, c) for c in configs], jobs, quiet, on_done)
-        return summarise(out, list(range(seeds)), base, name)
+        base = baselines(out, configs[every_row[0].name, 0]) if with_baselines else {}
+        tasks = [(out / row.name, configs[row.name, seed]) for seed in range(seeds) for row in chosen]
+        summarise(out, list(every_row), configs, seeds, base)
+        # Partial results survive an interruption: the table is rewritten after every finished run.
+        run_all(tasks, jobs, quiet, lambda i: summarise(out, list(every_row), configs, seeds, base))
+        return summarise(out, list(every_row), configs, seeds, base)

@@ -179,10 +179,11 @@ class Study:
 STUDIES: dict[str, Study] = {}
 
 
-def select_rows(target: str, study: Study, names: list[str] | None) -> list[Row]:
+def select_rows(target: str, rows: tuple[Row, ...], names: list[str] | None) -> list[Row]:
+    """The rows `names` asks for (`--rows`), in the order given; every row when it is empty."""
     if not names:
-        return list(study.rows)
-    known = {row.name: row for row in study.rows}
+        return list(rows)
+    known = {row.name: row for row in rows}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UserError(
@@ -232,7 +233,7 @@ def run_study(
     seeds = study.seeds if seeds is None else seeds
     if seeds <= 0 or jobs <= 0:
         raise UserError("--seeds and --jobs must be positive")
-    chosen = select_rows(target, study, rows)
+    chosen = select_rows(target, study.rows, rows)
     extra = extra or []
     # Every row's config first (the table covers every row): a bad override fails before anything trains.
     configs = {(row.name, seed): row_config(row, seed, extra) for row in study.rows for seed in range(seeds)}

@@ -63,11 +63,14 @@ def test_roll_back_restores_the_latest_checkpoint_and_sets_later_metrics_aside(t
         trainer.train_step()
     with open(run / "metrics.jsonl", "a") as f:
         f.write(json.dumps({"step": 25, "d_loss": 1e9}) + "\n")
+    evals = [{"step": 10, "name": "parzen", "mean": 1.0}, {"step": 25, "name": "parzen", "mean": -1e9}]
+    (run / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in evals))
     roll_back(trainer, run, start={}, reason="training diverged: the losses reached d_loss=1e9 by step 27; advice")
     assert trainer.step == 20 and trainer.lr_scale == 0.5 and trainer.rollbacks == 1
     assert all(torch.equal(trainer.G.state_dict()[k], v) for k, v in saved["G"].items())
     assert max(r["step"] for r in records(run / "metrics.jsonl")) == 20
     assert records(run / "metrics-rolled-back.jsonl") == [{"step": 25, "d_loss": 1e9}]
+    assert records(run / "eval.jsonl") == evals[:1] and records(run / "eval-rolled-back.jsonl") == evals[1:]
     event = records(run / "health.jsonl")[0]
     assert event["from"] == "step-0000020.pt" and event["step"] == 27 and event["reason"].endswith("step 27")
     trainer.begin_d_update()

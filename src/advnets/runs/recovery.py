@@ -4,9 +4,9 @@ rates (`health.on_divergence=lower_lr`), instead of stopping (`stop`, the defaul
 When the losses or weights of a run become NaN/inf or explode (runs/health.py raises `TrainingDiverged`), the run
 is restored from its `latest` checkpoint (or, before the first one, from the state it started from, kept in
 memory), both scheduled learning rates are multiplied by `health.lr_factor`, and training continues, at most
-`health.max_rollbacks` times. Every rollback is a line in RUN/health.jsonl and on stderr. The metrics lines logged
-after the restored step move to RUN/metrics-rolled-back.jsonl, so metrics.jsonl and the loss figure describe the
-run that continued, and nothing logged is lost. The scale is part of every later checkpoint, so a resumed run
+`health.max_rollbacks` times. Every rollback is a line in RUN/health.jsonl and on stderr. The metrics lines and
+evaluations logged after the restored step move to RUN/metrics-rolled-back.jsonl and RUN/eval-rolled-back.jsonl,
+so metrics.jsonl, eval.jsonl and their figures describe the run that continued, and nothing logged is lost. The scale is part of every later checkpoint, so a resumed run
 keeps it.
 """
 
@@ -25,7 +25,8 @@ from advnets.runs.health import TrainingDiverged
 from advnets.training.trainer import Hook, Trainer
 
 HEALTH_LOG = "health.jsonl"
-ROLLED_BACK = "metrics-rolled-back.jsonl"
+# Each log of the run -> where its records of an abandoned stretch go.
+ROLLED_BACK = {"metrics.jsonl": "metrics-rolled-back.jsonl", "eval.jsonl": "eval-rolled-back.jsonl"}
 
 
 def fit_with_recovery(trainer: Trainer, run_dir: Path, make_hooks: Callable[[], Sequence[Hook]]) -> str:
@@ -66,7 +67,8 @@ def roll_back(trainer: Trainer, run_dir: Path, start: dict[str, Any], reason: st
     # The counters come from before the failure, never from the restored state: each rollback lowers the rates
     # further and counts towards health.max_rollbacks.
     trainer.lr_scale, trainer.rollbacks = scale, rollbacks
-    _set_aside_metrics(run_dir, after_step=trainer.step)
+    for log, aside in ROLLED_BACK.items():
+        _set_aside(run_dir / log, run_dir / aside, after_step=trainer.step)
     event = {
         "event": "rollback",
         "step": failed_step,
@@ -84,15 +86,14 @@ def roll_back(trainer: Trainer, run_dir: Path, start: dict[str, Any], reason: st
     )
 
 
-def _set_aside_metrics(run_dir: Path, after_step: int) -> None:
-    """Move the metrics lines logged after `after_step` (the abandoned stretch) to metrics-rolled-back.jsonl."""
-    path = run_dir / "metrics.jsonl"
+def _set_aside(path: Path, aside: Path, after_step: int) -> None:
+    """Move the records of log `path` logged after `after_step` (the abandoned stretch) to `aside`."""
     if not path.exists():
         return
     records = read_jsonl(path)
     abandoned = [r for r in records if r.get("step", 0) > after_step]
     if abandoned:
-        # Copied before metrics.jsonl is rewritten: a crash in between duplicates lines, never loses them.
-        append_text(run_dir / ROLLED_BACK, "".join(json.dumps(r) + "\n" for r in abandoned))
+        # Copied before the log is rewritten: a crash in between duplicates lines, never loses them.
+        append_text(aside, "".join(json.dumps(r) + "\n" for r in abandoned))
         kept = [r for r in records if r.get("step", 0) <= after_step]
         write_text(path, "".join(json.dumps(r) + "\n" for r in kept), durable=True)
