@@ -66,6 +66,7 @@ class TrainConfig:
     g_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     d_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     ema_decay: float | None = None  # G_ema <- decay*G_ema + (1-decay)*G after each G update, for samples and scores (null = off; e.g. 0.999)
+    ema_start: int = 0  # G updates before the average starts: until then G_ema copies G (so a large decay forgets the init)
 
 
 @dataclass
@@ -498,6 +499,10 @@ def validate(cfg: RunConfig) -> None:
         raise UserError(
             f"train.ema_decay={decay} must be in (0, 1), e.g. 0.999 (the weight kept by the average each update); "
             "null turns the average off"
+        )
+    if cfg.train.ema_start < 0:
+        raise UserError(
+            f"train.ema_start={cfg.train.ema_start} must be 0 or more: the G update at which the average starts"
         )
     for key in (
         "every_steps",

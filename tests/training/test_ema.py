@@ -79,6 +79,22 @@ def test_the_trainer_averages_g_after_every_g_update(update):
     assert all(p.grad is None for p in G_ema.parameters())
 
 
+def test_the_average_starts_at_ema_start_and_follows_g_exactly_before():
+    trainer = Trainer.from_config(tiny_config("train.ema_decay=0.5", "train.ema_start=2"))
+    G_ema = trainer.parts.G_ema
+    assert G_ema is not None
+    for _ in range(2):  # updates 1 and 2: a copy of G, bit for bit
+        trainer.train_step()
+        assert all(torch.equal(e, g) for e, g in zip(G_ema.parameters(), trainer.G.parameters()))
+    before = [p.clone() for p in trainer.G.parameters()]
+    trainer.train_step()  # update 3 is the first one averaged: G after update 2 and G after update 3, half each
+    for old, new, g in zip(before, G_ema.parameters(), trainer.G.parameters()):
+        assert not torch.equal(new, g)
+        assert_close(new, 0.5 * old + 0.5 * g)
+    with pytest.raises(UserError, match="train.ema_start=-1 must be 0 or more"):
+        tiny_config("train.ema_decay=0.5", "train.ema_start=-1")
+
+
 def test_fit_leaves_the_average_in_eval_mode_and_frozen():
     trainer = Trainer.from_config(tiny_config("train.ema_decay=0.9", "train.max_steps=3"))
     trainer.fit()

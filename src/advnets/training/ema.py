@@ -4,7 +4,8 @@ of Averaging in GAN Training"; Karras et al. 2018, progressive GANs, decay 0.999
 training/training_loop.py).
 
 G_ema starts as an exact copy of the initialised G, so after t updates the initial weights still weigh decay^t:
-choose the decay for the run's length (0.999 forgets the init within a few thousand steps).
+choose the decay for the run's length (0.999 forgets the init within a few thousand steps), or start the average
+later (`train.ema_start`: until that G update, G_ema copies G), so that a large decay averages trained weights only.
 """
 
 from __future__ import annotations

@@ -143,7 +143,9 @@ class Trainer:
         if self.cfg.train.ema_decay is not None:
             # After the rule, whichever it is: every iteration is exactly one G update.
             assert self.parts.G_ema is not None, "build_components makes G_ema when train.ema_decay is set"
-            update_ema(self.parts.G_ema, self.G, self.cfg.train.ema_decay)
+            # Before train.ema_start the average follows G exactly (decay 0): it starts from G at that update.
+            started = self.step >= self.cfg.train.ema_start
+            update_ema(self.parts.G_ema, self.G, self.cfg.train.ema_decay if started else 0.0)
         self.step += 1
         return stats
 
