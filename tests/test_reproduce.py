@@ -119,5 +119,3 @@ def test_unknown_target_and_bad_counts():
         reproduce("paper-mnist", None, seeds=0)  # type: ignore[arg-type]
     with pytest.raises(UserError, match="positive"):
         reproduce("paper-mnist", None, jobs=0)  # type: ignore[arg-type]
-    with pytest.raises(UserError, match="paper-mnist has no row 'faithful'; choose from: paper, fast"):
-        reproduce("paper-mnist", None, rows=["faithful"])  # type: ignore[arg-type]

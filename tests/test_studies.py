@@ -173,8 +173,9 @@ def test_bad_study_arguments_are_one_clear_error(tmp_path, tiny_study):
         reproduce("ring-9", tmp_path)
     with pytest.raises(UserError, match="--epochs apply to paper-mnist only"):
         reproduce("tiny", tmp_path, epochs=3)
-    with pytest.raises(UserError, match="paper-mnist has no rows"):
+    with pytest.raises(UserError, match=r"paper-mnist has no row 'vanilla'; choose from: paper, fast"):
         reproduce("paper-mnist", tmp_path, rows=["vanilla"])
+    assert not any(tmp_path.iterdir())  # refused before anything is written
     with pytest.raises(UserError, match="must be positive"):
         reproduce("tiny", tmp_path, seeds=0)
     with pytest.raises(UserError, match="eval.every_epochs divide train.epochs"):

@@ -15,9 +15,9 @@ import dataclasses
 import difflib
 import importlib
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import yaml
