@@ -134,11 +134,18 @@ def _row_lines(row: Row, per_seed: list[dict[str, Any]], name: str) -> list[str]
     return lines
 
 
-def summarise(
-    out: Path, rows: list[Row], configs: dict[tuple[str, int], RunConfig], seeds: int, base: dict[str, Any]
-) -> str:
-    """The results table (markdown) of every row's finished evaluations, also written to out/RESULTS.md and
-    out/results.json, with the Parzen curves of every run in out/parzen.png."""
+def scored_names(rows: list[Row], configs: dict[tuple[str, int], RunConfig]) -> dict[str, str]:
+    """row name -> the name its training scores are stored under (`-ema` when the row keeps G's weight average)."""
+    names = {}
+    for row in rows:
+        cfg = configs[row.name, 0]
+        names[row.name] = scored_name(parzen_protocol(cfg)[2], ema=cfg.train.ema_decay is not None)
+    return names
+
+
+def summarise(out: Path, rows: list[Row], names: dict[str, str], seeds: int, base: dict[str, Any]) -> str:
+    """The results table (markdown) of every row's finished evaluations (stored under `names[row]`), also
+    written to out/RESULTS.md and out/results.json, with the Parzen curves of every run in out/parzen.png."""
     lines = [
         "| model | MNIST Parzen log-likelihood (nats) | protocol / notes |",
         "|---|---|---|",
@@ -147,9 +154,7 @@ def summarise(
         lines.append(f"| {model} (paper, Table 1) | {mean:g} ± {se:g} | as published |")
     rows_json, curves, first = [], [], None
     for row in rows:
-        cfg = configs[row.name, 0]
-        # Training scores G's weight average when the row keeps one (`-ema` after the protocol's name).
-        name = scored_name(parzen_protocol(cfg)[2], ema=cfg.train.ema_decay is not None)
+        name = names[row.name]
         per_seed = []
         for seed in range(seeds):
             run_dir = out / row.name / f"seed-{seed}"
@@ -265,7 +270,8 @@ def reproduce(
         # Baselines first (minutes, not hours): every partial table written below already has them.
         base = baselines(out, configs[every_row[0].name, 0]) if with_baselines else {}
         tasks = [(out / row.name, configs[row.name, seed]) for seed in range(seeds) for row in chosen]
-        summarise(out, list(every_row), configs, seeds, base)
+        names = scored_names(list(every_row), configs)  # once: each needs the reference data
+        summarise(out, list(every_row), names, seeds, base)
         # Partial results survive an interruption: the table is rewritten after every finished run.
-        run_all(tasks, jobs, quiet, lambda i: summarise(out, list(every_row), configs, seeds, base))
-        return summarise(out, list(every_row), configs, seeds, base)
+        run_all(tasks, jobs, quiet, lambda i: summarise(out, list(every_row), names, seeds, base))
+        return summarise(out, list(every_row), names, seeds, base)
