@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from report import cpu_model, emit
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,10 +97,7 @@ def main() -> None:
                 subprocess.run(
                     ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], capture_output=True
                 )
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-        platform.processor(),
-    )
+    cpu = cpu_model()
     a, b = args.revs
     lines = [
         f"Machine: {cpu}, {time.strftime('%Y-%m-%d')}. Command: `python benchmarks/compare_commits.py {a} {b} "
@@ -111,11 +109,7 @@ def main() -> None:
     ]
     for update, (ma, mb), (na, nb) in rows:
         lines.append(f"| {update} | {ma:.1f} ({na:.1f}) | {mb:.1f} ({nb:.1f}) | {mb / ma:.3f} |")
-    table = "\n".join(lines) + "\n"
-    print(table)
-    if args.out:
-        with open(args.out, "a") as f:
-            f.write("\n" + table)
+    emit("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":

@@ -30,13 +30,13 @@ import datetime
 import gzip
 import math
 import os
-import platform
 import time
 from pathlib import Path
 from unittest import mock
 
 import numpy as np
 import torch
+from report import cpu_model, emit
 from scipy.special import logsumexp
 
 from advnets.metrics import parzen
@@ -116,17 +116,8 @@ def sklearn_kde(x: np.ndarray, samples: np.ndarray, sigmas: np.ndarray) -> tuple
 def machine() -> str:
     import sklearn
 
-    model = platform.processor() or "unknown CPU"
-    try:
-        model = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        pass
     return (
-        f"`nproc` = {len(os.sched_getaffinity(0))}, {model}; torch {torch.__version__} "
+        f"`nproc` = {len(os.sched_getaffinity(0))}, {cpu_model()}; torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), numpy {np.__version__}, scikit-learn {sklearn.__version__}"
     )
 
@@ -218,11 +209,7 @@ def main() -> None:
         f"{'met' if t_ours < 20 else 'MISSED'} ({t_ours:.2f} s).",
         "",
     ]
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        with open(args.out, "a") as f:
-            f.write("\n" + table)
+    emit("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,13 @@ Times are medians over repeats that alternate between the loops; the ratio colum
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from report import cpu_model, emit
 
 from advnets.config import load_config
 from advnets.data import ImageKind, ImageSet
@@ -118,10 +118,7 @@ def main() -> None:
         zip(labels, time_round_robin([run_reference, run_step, run_trainer], args.steps, args.repeats))
     )
     ref = rows[0][1]
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-        platform.processor(),
-    )
+    cpu = cpu_model()
     lines = [
         f"Machine: {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
         f"{time.strftime('%Y-%m-%d')}. Command: `python benchmarks/train_speed.py --steps {args.steps} "
@@ -132,11 +129,7 @@ def main() -> None:
     ]
     for label, seconds in rows:
         lines.append(f"| {label} | {seconds * 1e3:.1f} | {batch / seconds:,.0f} | {ref / seconds:.2f}× |")
-    table = "\n".join(lines) + "\n"
-    print(table)
-    if args.out:
-        with open(args.out, "a") as f:
-            f.write("\n" + table)
+    emit("\n".join(lines) + "\n", args.out)
 
 
 if __name__ == "__main__":
