@@ -169,7 +169,7 @@ def cmd_reproduce(ns: argparse.Namespace) -> int:
 
 
 def cmd_figure(ns: argparse.Namespace) -> int:
-    from advnets.reporting.density import density_1d_figure
+    from advnets.runs.figures import density_1d_figure
 
     print(density_1d_figure(ns.run_dir, ns.output, checkpoints=ns.checkpoints))
     return 0

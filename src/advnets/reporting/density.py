@@ -1,11 +1,8 @@
 """The paper's Figure 1 from a real run: a strip of panels at several points of a 1-D run's training, each showing
 the data density p_data (black, dotted), the generator's density p_g (a green histogram of its samples) and the
 discriminator's output D(x) over x (blue, dashed, on the right axis), as Goodfellow et al. (2014), Fig. 1 draws
-them (`advnets figure density-1d RUN_DIR`).
-
-Panels come from the run's kept step checkpoints (`log.checkpoint_every_epochs`, `log.keep_checkpoints`), evenly
-spaced from the first kept one to the last. Each panel uses the checkpoint's raw G, D's opponent at that step
-(not the weight average, which D never saw), and 10,000 samples of it drawn with the run's eval.seed.
+them (`advnets figure density-1d RUN_DIR`). This module only draws; runs/figures.py reads the run's checkpoints
+into panels.
 
 D(x) for a set discriminator (model.discriminator.arch=set), which judges sets and not points, is D applied to the
 set of set_size copies of x: how real a G collapsed onto x would look to it. Its curve answers a different question
@@ -22,11 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from advnets.errors import UserError
 from advnets.reporting.figures import DPI, _save_figure
 
 FIGURE_SAMPLES = 10000  # samples of G per panel
@@ -112,75 +107,3 @@ def pick_evenly(items: list[Path], count: int) -> list[Path]:
         return [items[-1]]
     picks = np.linspace(0, len(items) - 1, count).round().astype(int)
     return [items[i] for i in sorted(set(picks.tolist()))]
-
-
-def density_1d_figure(run_dir: Path, out: Path | None = None, *, checkpoints: int = 5) -> Path:
-    """Figure 1 of the paper from the step checkpoints of a 1-D run (RUN/density-1d.png by default) -> its path.
-
-    Not a run folder, a run whose examples are not 1-D, a data set without a known density, or a run without step
-    checkpoints are UserErrors."""
-    # The run-folder layer is imported here, not at the top: figures.py stays free of it, and only this one
-    # function reads run folders.
-    from advnets.config import build_config
-    from advnets.evaluate import checkpoint_kind
-    from advnets.models import ModelSpec, build_discriminator, build_generator, examples_per_logit
-    from advnets.models.sampling import eval_mode, generate
-    from advnets.runs.checkpoint import load_checkpoint
-    from advnets.runs.run_dir import load_run_config
-
-    if checkpoints < 1:
-        raise UserError(f"--checkpoints {checkpoints} must be a positive number of panels")
-    cfg = load_run_config(run_dir)  # refuses a folder that is not a run
-    mixture = getattr(cfg.data, "mixture", None)
-    centres, std = mixture() if callable(mixture) else (None, 0.0)
-    if centres is None or centres.shape[1] != 1:
-        raise UserError(
-            f"{run_dir} is not a 1-D run (data.name={cfg.data.name}); density-1d draws runs on 1-D data with a "
-            "known density, such as gauss-1d (preset toy-1d)"
-        )
-    found = sorted((run_dir / "checkpoints").glob("step-*.pt"))
-    if not found:
-        raise UserError(
-            f"{run_dir}/checkpoints holds no step checkpoints to draw; train longer, or keep more with "
-            "log.checkpoint_every_epochs and log.keep_checkpoints"
-        )
-    loaded = []
-    for path in pick_evenly(found, checkpoints):
-        state = load_checkpoint(path)
-        run_cfg = build_config(base=state["config"])
-        shape, kind = checkpoint_kind(state, run_cfg)
-        spec = ModelSpec(run_cfg.model.z_dim, shape, kind)
-        G = build_generator(run_cfg.model.generator, spec, init=False)
-        D = build_discriminator(run_cfg.model.discriminator, spec, init=False)
-        try:
-            G.load_state_dict(state["G"])
-            D.load_state_dict(state["D"])
-        except RuntimeError as err:
-            raise UserError(f"{path} does not match its own config ({str(err).splitlines()[0][:160]})") from None
-        loaded.append((state["counters"]["step"], G, D, run_cfg))
-
-    # One x range for every panel, so that they can be compared: the data's 4-std range, widened to hold the middle
-    # 99% of every panel's samples.
-    lo, hi = float(centres.min()) - 4 * std, float(centres.max()) + 4 * std
-    sampled = []
-    for step, G, D, run_cfg in loaded:
-        samples = generate(G, run_cfg.model.z_dim, run_cfg.model.noise, FIGURE_SAMPLES, seed=run_cfg.eval.seed)
-        samples_np = samples.flatten().double().numpy()
-        finite = samples_np[np.isfinite(samples_np)]
-        if len(finite):
-            lo, hi = min(lo, float(np.quantile(finite, 0.005))), max(hi, float(np.quantile(finite, 0.995)))
-        sampled.append((step, samples_np, D))
-    xs = np.linspace(lo, hi, GRID_POINTS)
-    group = examples_per_logit(loaded[0][2])
-    panels = []
-    for step, samples_np, D in sampled:
-        x_in = torch.as_tensor(xs, dtype=torch.float32).repeat_interleave(group).unsqueeze(1)  # [GRID * group, 1]
-        with eval_mode(D):
-            d_of_x = torch.sigmoid(D(x_in)).double().numpy()  # [GRID]
-        panels.append(DensityPanel(step, samples_np, d_of_x))
-    d_label = "D(x)" if group == 1 else f"D(set of {group} copies of x)"
-    out = out if out is not None else run_dir / "density-1d.png"
-    p_data = mixture_density(xs, centres[:, 0].numpy(), std)
-    plot_density_strip(panels, xs, p_data, out, d_label=d_label, title=f"{cfg.name}: p_data, p_g and {d_label}")
-    return out
-
