@@ -219,3 +219,42 @@ def test_the_committed_study_runs_are_the_rows_they_are_filed_under():
         rows = {row.name: row for row in STUDIES[target].rows}
         for run in sorted((root / target).glob("*/seed-*")):
             check_same_run(run, row_config(rows[run.parent.name], int(run.name.split("-")[1]), []))
+
+
+ORPHAN_SCRIPT = """
+import os, subprocess, sys, time
+if sys.argv[1] == "parent":  # start the worker, then exit without a word, as after `kill PID`
+    subprocess.Popen([sys.executable, "-c", sys.argv[2], "worker", sys.argv[2], sys.argv[3], str(os.getpid())])
+    time.sleep(0.5)
+    os._exit(0)
+from advnets.studies import stop_when_orphaned
+try:
+    stop_when_orphaned(int(sys.argv[4]), poll_s=0.05)  # the parent's pid: it may be gone once torch is imported
+    time.sleep(60)
+except KeyboardInterrupt:  # what a run turns into a checkpoint and a clean stop
+    open(sys.argv[3], "w").write("interrupted")
+"""
+
+
+def test_a_worker_whose_parent_is_gone_stops_as_after_ctrl_c(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    flag = tmp_path / "flag"
+    subprocess.run([sys.executable, "-c", ORPHAN_SCRIPT, "parent", ORPHAN_SCRIPT, str(flag)], check=True, timeout=30)
+    deadline = time.monotonic() + 30
+    while not flag.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert flag.read_text() == "interrupted"
+
+
+def test_a_worker_with_its_parent_keeps_going():
+    import os
+    import time
+
+    from advnets.studies import stop_when_orphaned
+
+    thread = stop_when_orphaned(os.getppid(), poll_s=0.01)
+    time.sleep(0.2)  # a SIGINT here would fail the test with KeyboardInterrupt
+    assert thread.is_alive()

@@ -18,7 +18,9 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -97,7 +99,25 @@ def epochs_done(run_dir: Path) -> float:
 def _run_worker(out: Path, cfg: RunConfig, threads: int) -> None:
     """One run in a worker process (`jobs > 1`): its share of threads, no progress bar."""
     torch.set_num_threads(threads)
+    stop_when_orphaned(os.getppid())
     run_seed(out, cfg, quiet=True)
+
+
+def stop_when_orphaned(parent: int, poll_s: float = 2.0) -> threading.Thread:
+    """Interrupt this process (SIGINT, as Ctrl-C) once `parent` is gone -> the watching thread.
+
+    Ctrl-C in a terminal reaches the workers too, but `kill PID` or a crash of `advnets reproduce` reaches only
+    the parent: without this its workers would train on unwatched, holding their run folders' locks. Interrupted,
+    a run checkpoints and stops as after Ctrl-C, and a rerun resumes it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=watch, name="stop-when-orphaned", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_in_parallel(
