@@ -99,7 +99,6 @@ def epochs_done(run_dir: Path) -> float:
 def _run_worker(out: Path, cfg: RunConfig, threads: int) -> None:
     """One run in a worker process (`jobs > 1`): its share of threads, no progress bar."""
     torch.set_num_threads(threads)
-    stop_when_orphaned(os.getppid())
     run_seed(out, cfg, quiet=True)
 
 
@@ -130,7 +129,9 @@ def run_in_parallel(
     # A worker inherits nothing from this process (spawn), so CUDA and OpenMP start cleanly in each.
     context = multiprocessing.get_context("spawn")
     with (
-        ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool,
+        ProcessPoolExecutor(
+            max_workers=jobs, mp_context=context, initializer=stop_when_orphaned, initargs=(os.getpid(),)
+        ) as pool,
         tqdm(
             total=sum(c.train.epochs for _, c in tasks),
             disable=quiet,
