@@ -99,7 +99,16 @@ def epochs_done(run_dir: Path) -> float:
 def _run_worker(out: Path, cfg: RunConfig, threads: int) -> None:
     """One run in a worker process (`jobs > 1`): its share of threads, no progress bar."""
     torch.set_num_threads(threads)
-    run_seed(out, cfg, quiet=True)
+    try:
+        if not _ORPHANED.is_set():
+            run_seed(out, cfg, quiet=True)
+    finally:
+        if _ORPHANED.is_set():
+            # The run has checkpointed (or never started); leave now rather than take another queued run.
+            os._exit(1)
+
+
+_ORPHANED = threading.Event()  # set in a worker whose parent is gone
 
 
 def stop_when_orphaned(parent: int, poll_s: float = 2.0) -> threading.Thread:
@@ -112,6 +121,7 @@ def stop_when_orphaned(parent: int, poll_s: float = 2.0) -> threading.Thread:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(poll_s)
+        _ORPHANED.set()
         os.kill(os.getpid(), signal.SIGINT)
 
     thread = threading.Thread(target=watch, name="stop-when-orphaned", daemon=True)
