@@ -3,6 +3,7 @@ and the errors; on a tiny study of the ring-8 preset (tiny nets, 2 updates an ep
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -258,3 +259,41 @@ def test_a_worker_with_its_parent_keeps_going():
     thread = stop_when_orphaned(os.getppid(), poll_s=0.01)
     time.sleep(0.2)  # a SIGINT here would fail the test with KeyboardInterrupt
     assert thread.is_alive()
+
+
+def test_a_worker_starts_no_run_after_an_interrupted_one(monkeypatch, tmp_path):
+    import threading
+
+    from advnets import studies
+
+    monkeypatch.setattr(studies, "_INTERRUPTED", threading.Event())
+    started = []
+
+    def interrupted_run(out, cfg, quiet):
+        started.append(cfg.seed)
+        raise KeyboardInterrupt  # what run_seed raises once a run has checkpointed after Ctrl-C
+
+    monkeypatch.setattr(studies, "run_seed", interrupted_run)
+    cfg = row_config(TINY_STUDY.rows[0], 0, [])
+    for seed in (0, 1):
+        with pytest.raises(KeyboardInterrupt):
+            studies._run_worker(tmp_path, replace(cfg, seed=seed), threads=1)
+    assert started == [0]  # the task queued after the interruption was refused, not started
+
+
+def test_ctrl_c_during_a_parallel_study_starts_no_queued_run(tmp_path):
+    from advnets.studies import run_in_parallel
+
+    out = tmp_path / "study"
+    tasks = [(out, row_config(TINY_STUDY.rows[0], seed, [])) for seed in range(10)]
+
+    def ctrl_c(i):  # the parent's KeyboardInterrupt, as a Ctrl-C arriving once the first run is done
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_in_parallel(tasks, jobs=2, quiet=True, on_done=ctrl_c)
+    # Only the runs already handed to the pool ran: 2 running, 3 in its call queue, and 1 or 2 more that its feeder
+    # queued as the first runs finished before the cancel. The rest never started (without the cancel: all 10).
+    # (Here the workers were not interrupted themselves; after a real Ctrl-C they refuse queued runs too.)
+    ran = {int(p.name.split("-")[1]) for p in out.iterdir()}
+    assert ran & {0, 1} and not ran & {7, 8, 9}

@@ -97,17 +97,24 @@ def epochs_done(run_dir: Path) -> float:
 
 
 def _run_worker(out: Path, cfg: RunConfig, threads: int) -> None:
-    """One run in a worker process (`jobs > 1`): its share of threads, no progress bar."""
+    """One run in a worker process (`jobs > 1`): its share of threads, no progress bar. Once a run of this worker
+    was interrupted (Ctrl-C, or its parent gone), the study is stopping: a task queued to it after that is refused
+    (raised as an interruption) rather than started."""
     torch.set_num_threads(threads)
     try:
-        if not _ORPHANED.is_set():
-            run_seed(out, cfg, quiet=True)
+        if _INTERRUPTED.is_set() or _ORPHANED.is_set():
+            raise KeyboardInterrupt
+        run_seed(out, cfg, quiet=True)
+    except KeyboardInterrupt:
+        _INTERRUPTED.set()
+        raise
     finally:
         if _ORPHANED.is_set():
-            # The run has checkpointed (or never started); leave now rather than take another queued run.
+            # The run has checkpointed (or never started) and nobody reads its result: leave now.
             os._exit(1)
 
 
+_INTERRUPTED = threading.Event()  # set in a worker once one of its runs was interrupted
 _ORPHANED = threading.Event()  # set in a worker whose parent is gone
 
 
@@ -151,13 +158,19 @@ def run_in_parallel(
     ):
         index = {pool.submit(_run_worker, out, cfg, threads): i for i, (out, cfg) in enumerate(tasks)}
         pending = set(index)
-        while pending:
-            finished, pending = wait(pending, timeout=10, return_when=FIRST_COMPLETED)
-            for future in finished:
-                future.result()  # re-raises a worker's error or interruption here
-                on_done(index[future])
-            bar.n = round(sum(epochs_done(out / f"seed-{c.seed}") for out, c in tasks), 1)
-            bar.refresh()
+        try:
+            while pending:
+                finished, pending = wait(pending, timeout=10, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    future.result()  # re-raises a worker's error or interruption here
+                    on_done(index[future])
+                bar.n = round(sum(epochs_done(out / f"seed-{c.seed}") for out, c in tasks), 1)
+                bar.refresh()
+        except KeyboardInterrupt:
+            # Ctrl-C: start no queued run. The pool's own exit would wait for every queued task; the running runs
+            # (interrupted too, as Ctrl-C reaches the workers) checkpoint and stop, and a rerun resumes them.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def run_all(
