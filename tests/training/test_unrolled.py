@@ -1,4 +1,5 @@
-"""Unrolled GAN: K = 0 is the plain G update, and the unrolled gradient matches finite differences."""
+"""Unrolled GAN: K = 0 is the plain G update, the unrolled gradient matches finite differences, and the `adam`
+unroll rule is D's own Adam step."""
 
 import copy
 
@@ -13,7 +14,7 @@ from advnets.losses import build_loss
 from advnets.training.optim import ClassicalSGD
 from advnets.training.parts import Parts
 from advnets.training.trainer import Trainer
-from advnets.training.unrolled import unrolled_g_loss
+from advnets.training.unrolled import adam_rule, unrolled_g_loss
 from tests.conftest import tiny_config
 
 
@@ -26,20 +27,36 @@ class SmallD(nn.Module):
         return self.net(x).squeeze(-1)
 
 
-def small_parts() -> Parts:
+def small_parts(d_adam: bool = False) -> Parts:
     torch.manual_seed(0)
     G, D = nn.Linear(2, 3).double(), SmallD().double()
     loss = build_loss(build_config().loss)
-    return Parts(G, D, ClassicalSGD(G.parameters(), 0.1), ClassicalSGD(D.parameters(), 0.1), loss)
+    d_opt = torch.optim.Adam(D.parameters(), 0.05, betas=(0.5, 0.9)) if d_adam else ClassicalSGD(D.parameters(), 0.1)
+    return Parts(G, D, ClassicalSGD(G.parameters(), 0.1), d_opt, loss)
 
 
-def test_unrolled_gradient_matches_finite_differences():
-    parts = small_parts()
+def d_loss_of(parts: Parts, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    return parts.loss.d_terms(parts.D(real), parts.D(parts.G(z).detach()))["d_loss"]
+
+
+def train_d(parts: Parts, updates: int) -> None:
+    """A few real D updates, so that D's Adam moments and step count are not at their start."""
+    for _ in range(updates):
+        parts.d_opt.zero_grad()
+        d_loss_of(parts, torch.randn(6, 3, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)).backward()
+        parts.d_opt.step()
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_unrolled_gradient_matches_finite_differences(optimizer):
+    parts = small_parts(d_adam=optimizer == "adam")
+    train_d(parts, 3)
     z = torch.randn(5, 2, dtype=torch.float64)
     real = torch.randn(6, 3, dtype=torch.float64)
+    lr = 0.5 if optimizer == "sgd" else 0.05
 
     def loss_at() -> torch.Tensor:
-        return unrolled_g_loss(parts, z, real, 0, steps=3, lr=0.5)[0]
+        return unrolled_g_loss(parts, z, real, 0, steps=3, lr=lr, optimizer=optimizer)[0]
 
     params = list(parts.G.parameters())
     grads = torch.autograd.grad(loss_at(), params)
@@ -58,13 +75,40 @@ def test_unrolled_gradient_matches_finite_differences():
             numeric.view(-1)[i] = (up - down) / (2 * h)
         assert_close(g, numeric, rtol=1e-5, atol=1e-7)
     # Unrolling changes the gradient: it is not the plain one (D held fixed).
-    plain = torch.autograd.grad(unrolled_g_loss(parts, z, real, 0, steps=0, lr=0.5)[0], params)
+    plain = torch.autograd.grad(unrolled_g_loss(parts, z, real, 0, steps=0, lr=lr)[0], params)
     assert any(not torch.allclose(a, b) for a, b in zip(grads, plain))
-    # D's own weights are untouched by the unrolling.
+    # D's own weights and optimiser state are untouched by the unrolling.
     before = copy.deepcopy(parts.D.state_dict())
-    unrolled_g_loss(parts, z, real, 0, steps=3, lr=0.5)
+    opt_before = copy.deepcopy(parts.d_opt.state_dict())
+    loss_at()
     for key, value in parts.D.state_dict().items():
         assert torch.equal(value, before[key])
+    for p, state in opt_before["state"].items():
+        for key, value in state.items():
+            assert torch.equal(parts.d_opt.state_dict()["state"][p][key], value)
+
+
+@pytest.mark.parametrize("updates_before", [0, 4])
+def test_the_adam_unroll_step_is_ds_own_adam_update(updates_before):
+    # From a fresh optimiser (zero moments) and from one 4 updates in, two unrolled steps land where two real
+    # Adam updates of D on the same batches land.
+    parts = small_parts(d_adam=True)
+    train_d(parts, updates_before)
+    real, z = torch.randn(6, 3, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
+    step = adam_rule(parts, lr=0.05)
+    weights = {name: p.detach().clone().requires_grad_(True) for name, p in parts.D.named_parameters()}
+    for _ in range(2):
+        fake = parts.G(z).detach()
+        logits = torch.func.functional_call(parts.D, weights, (real,)), torch.func.functional_call(
+            parts.D, weights, (fake,)
+        )
+        d_loss = parts.loss.d_terms(*logits)["d_loss"]
+        weights = step(weights, torch.autograd.grad(d_loss, list(weights.values()), create_graph=True))
+        parts.d_opt.zero_grad()
+        d_loss_of(parts, real, z).backward()
+        parts.d_opt.step()
+    for name, p in parts.D.named_parameters():
+        assert_close(weights[name].detach(), p.detach(), rtol=1e-12, atol=1e-14)
 
 
 def run(*overrides, steps=3):
@@ -83,13 +127,33 @@ def test_zero_unrolled_steps_is_exactly_the_alternating_update():
 
 
 def test_unrolled_training_runs_and_differs_from_plain():
-    plain, _ = run("train.update=alternating", steps=2)
-    unrolled, losses = run("train.update=unrolled", "train.unroll_steps=3", steps=2)
-    assert all(torch.isfinite(torch.tensor(pair)).all() for pair in losses)
-    assert any(not torch.equal(p, q) for p, q in zip(plain.G.parameters(), unrolled.G.parameters()))
+    plain, _ = run("train.update=alternating", "train.d_optimizer.name=adam", steps=2)
+    by_sgd, sgd_losses = run("train.update=unrolled", "train.unroll_steps=3", "train.d_optimizer.name=adam", steps=2)
+    by_adam, adam_losses = run(
+        "train.update=unrolled",
+        "train.unroll_steps=3",
+        "train.d_optimizer.name=adam",
+        "train.unroll_optimizer=adam",
+        steps=2,
+    )
+    assert all(torch.isfinite(torch.tensor(pair)).all() for pair in sgd_losses + adam_losses)
+    for trainer in (by_sgd, by_adam):
+        assert any(not torch.equal(p, q) for p, q in zip(plain.G.parameters(), trainer.G.parameters()))
+    assert any(not torch.equal(p, q) for p, q in zip(by_sgd.G.parameters(), by_adam.G.parameters()))
 
 
-@pytest.mark.parametrize("override", ["train.unroll_steps=-1", "train.unroll_lr=0"])
-def test_bad_unroll_settings(override):
-    with pytest.raises(UserError, match=override.split("=")[0]):
-        build_config(overrides=["train.update=unrolled", override])
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (["train.unroll_steps=-1"], "train.unroll_steps"),
+        (["train.unroll_lr=0"], "train.unroll_lr"),
+        (["train.unroll_optimizer=rmsprop"], r"train.unroll_optimizer='rmsprop' is not one of: sgd, adam"),
+        (
+            ["train.unroll_optimizer=adam", "train.d_optimizer.name=sgd"],
+            "unrolls D's Adam update, but train.d_optimizer.name is sgd; set train.d_optimizer.name=adam",
+        ),
+    ],
+)
+def test_bad_unroll_settings(overrides, match):
+    with pytest.raises(UserError, match=match):
+        build_config(overrides=["train.update=unrolled", *overrides])

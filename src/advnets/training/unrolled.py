@@ -7,9 +7,17 @@ collapsing onto the mode D currently misjudges. D itself is updated normally (it
 are discarded. Only the adversarial loss is unrolled (penalties and constraints act on D's real updates). The
 unrolling uses `torch.func.functional_call` on D with its weights as plain tensors, so D's own
 parameters and optimiser are untouched. With K = 0 this is exactly the plain G update.
+
+How an unrolled step moves D is a rule chosen by name (`train.unroll_optimizer`, UNROLL_RULES): `sgd`, plain
+gradient steps; `adam`, D's own Adam update continued from its current moment estimates, as the authors' 2-D code
+unrolls its optimiser. The choice matters: D's Adam steps move each weight by about the learning rate whatever the
+gradient's scale, while a plain step at that rate moves it by rate × gradient, which for a trained D can be hundreds
+of times less (measured on ring-8: README, mode coverage).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch.func import functional_call
@@ -18,34 +26,95 @@ from advnets.training.parts import Parts
 from advnets.training.steps import Stats, g_objective
 from advnets.transforms import apply_transforms
 
+Weights = dict[str, torch.Tensor]
+UnrollStep = Callable[[Weights, tuple[torch.Tensor, ...]], Weights]  # (D's weights, grads of L_D) -> next weights
+
+
+def sgd_rule(parts: Parts, lr: float) -> UnrollStep:
+    """Plain gradient steps: θ ← θ − lr ∇θ L_D."""
+
+    def step(weights: Weights, grads: tuple[torch.Tensor, ...]) -> Weights:
+        return {name: w - lr * g for (name, w), g in zip(weights.items(), grads)}
+
+    return step
+
+
+def adam_rule(parts: Parts, lr: float) -> UnrollStep:
+    """D's Adam update from its optimiser's current state (moments m, v and step count t; zero before D's first
+    update): m ← β1 m + (1 − β1) g, v ← β2 v + (1 − β2) g², t ← t + 1, θ ← θ − lr m̂ / (√v̂ + ε), with
+    m̂ = m / (1 − β1^t) and v̂ = v / (1 − β2^t), as torch.optim.Adam; every step a function of G's output."""
+    group = parts.d_opt.param_groups[0]
+    b1, b2 = group["betas"]
+    eps = group["eps"]
+    moments: dict[str, tuple[torch.Tensor, torch.Tensor, float]] = {}
+    for name, p in parts.D.named_parameters():
+        state = parts.d_opt.state.get(p, {})
+        if state:
+            moments[name] = (state["exp_avg"].detach(), state["exp_avg_sq"].detach(), float(state["step"]))
+        else:
+            moments[name] = (torch.zeros_like(p), torch.zeros_like(p), 0.0)
+
+    def step(weights: Weights, grads: tuple[torch.Tensor, ...]) -> Weights:
+        new = {}
+        for (name, w), g in zip(weights.items(), grads):
+            m, v, t = moments[name]
+            m, v, t = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g, t + 1
+            moments[name] = (m, v, t)
+            # The floor keeps √ off 0, whose slope is infinite (0 × inf = NaN in G's gradient for a weight with no
+            # gradient yet); below 1e-30, √v̂ is negligible beside ε = 1e-8 anyway.
+            denom = (v / (1 - b2**t)).clamp_min(1e-30).sqrt() + eps
+            new[name] = w - lr * (m / (1 - b1**t)) / denom
+        return new
+
+    return step
+
+
+UNROLL_RULES: dict[str, Callable[[Parts, float], UnrollStep]] = {"sgd": sgd_rule, "adam": adam_rule}
+
 
 def unrolled_g_loss(
-    parts: Parts, z: torch.Tensor, real: torch.Tensor | None, step: int, *, steps: int, lr: float
+    parts: Parts,
+    z: torch.Tensor,
+    real: torch.Tensor | None,
+    step: int,
+    *,
+    steps: int,
+    lr: float,
+    optimizer: str = "sgd",
 ) -> tuple[torch.Tensor, Stats]:
-    """G's loss (and stats) against D unrolled `steps` plain gradient steps of size `lr`; z [M, z_dim]."""
+    """G's loss (and stats) against D unrolled `steps` steps of size `lr` by the rule `optimizer` (UNROLL_RULES);
+    z [M, z_dim]."""
     D = parts.D
     fake = apply_transforms(parts.transforms, parts.G(z), step)  # attached to G
     needs_real = steps > 0 or bool(parts.g_objectives)
     real_in = apply_transforms(parts.transforms, real, step) if needs_real and real is not None else real
     weights = {name: p.detach().requires_grad_(True) for name, p in D.named_parameters()}
     buffers = dict(D.named_buffers())
+    update = UNROLL_RULES[optimizer](parts, lr) if steps > 0 else None
     for _ in range(steps):
-        assert real_in is not None, "unrolling needs this iteration's real batch"
+        assert real_in is not None and update is not None, "unrolling needs this iteration's real batch"
         real_logits = functional_call(D, (weights, buffers), (real_in,))
         fake_logits = functional_call(D, (weights, buffers), (fake,))
         d_loss = parts.loss.d_terms(real_logits, fake_logits)["d_loss"]
         # create_graph: the next weights stay functions of G's output, so G's gradient flows through them.
         grads = torch.autograd.grad(d_loss, list(weights.values()), create_graph=True)
-        weights = {name: w - lr * g for (name, w), g in zip(weights.items(), grads)}
+        weights = update(weights, grads)
     fake_logits = functional_call(D, (weights, buffers), (fake,))
     return g_objective(parts, fake, fake_logits, real_in, step)
 
 
 def unrolled_g_step(
-    parts: Parts, z: torch.Tensor, real: torch.Tensor | None, step: int, *, steps: int, lr: float
+    parts: Parts,
+    z: torch.Tensor,
+    real: torch.Tensor | None,
+    step: int,
+    *,
+    steps: int,
+    lr: float,
+    optimizer: str = "sgd",
 ) -> Stats:
     """One G update through `steps` unrolled D updates."""
-    g_loss, stats = unrolled_g_loss(parts, z, real, step, steps=steps, lr=lr)
+    g_loss, stats = unrolled_g_loss(parts, z, real, step, steps=steps, lr=lr, optimizer=optimizer)
     g_params = [p for p in parts.G.parameters() if p.requires_grad]
     parts.g_opt.zero_grad(set_to_none=True)
     g_loss.backward(inputs=g_params)  # only G's parameters: D's are constants of the unrolling

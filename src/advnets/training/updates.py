@@ -25,7 +25,7 @@ from advnets.errors import UserError
 from advnets.registry import Registry
 from advnets.training.parts import Parts
 from advnets.training.steps import Stats, d_step, g_step, joint_step
-from advnets.training.unrolled import unrolled_g_step
+from advnets.training.unrolled import UNROLL_RULES, unrolled_g_step
 
 
 class Loop(Protocol):
@@ -88,7 +88,9 @@ def _unrolled(parts: Parts, loop: Loop, cfg: TrainConfig) -> Stats:
     # The unrolled steps take D's current learning rate unless train.unroll_lr sets one.
     lr = cfg.unroll_lr if cfg.unroll_lr is not None else parts.d_opt.param_groups[0]["lr"]
     z = loop.noise(cfg.g_batch_size or cfg.batch_size)
-    return stats | unrolled_g_step(parts, z, real, loop.step, steps=cfg.unroll_steps, lr=lr)
+    return stats | unrolled_g_step(
+        parts, z, real, loop.step, steps=cfg.unroll_steps, lr=lr, optimizer=cfg.unroll_optimizer
+    )
 
 
 def _check_unrolled(cfg: TrainConfig) -> None:
@@ -96,6 +98,15 @@ def _check_unrolled(cfg: TrainConfig) -> None:
         raise UserError(f"train.unroll_steps={cfg.unroll_steps} must be >= 0 (0 is the plain G update)")
     if cfg.unroll_lr is not None and not cfg.unroll_lr > 0:
         raise UserError(f"train.unroll_lr={cfg.unroll_lr} must be > 0, or null for D's learning rate")
+    if cfg.unroll_optimizer not in UNROLL_RULES:
+        raise UserError(
+            f"train.unroll_optimizer={cfg.unroll_optimizer!r} is not one of: {', '.join(UNROLL_RULES)}"
+        )
+    if cfg.unroll_optimizer == "adam" and cfg.d_optimizer.name != "adam":
+        raise UserError(
+            f"train.unroll_optimizer=adam unrolls D's Adam update, but train.d_optimizer.name is "
+            f"{cfg.d_optimizer.name}; set train.d_optimizer.name=adam or train.unroll_optimizer=sgd"
+        )
 
 
 UPDATES.register("simultaneous")(UpdateRule(_simultaneous, lambda cfg: 1, _check_simultaneous))
