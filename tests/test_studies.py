@@ -230,9 +230,9 @@ if sys.argv[1] == "parent":  # start the worker, then exit without a word, as af
     subprocess.Popen([sys.executable, "-c", sys.argv[2], "worker", sys.argv[2], sys.argv[3], str(os.getpid())])
     time.sleep(0.5)
     os._exit(0)
-from advnets.studies import stop_when_orphaned
+from advnets.studies import watch_parent
 try:
-    stop_when_orphaned(int(sys.argv[4]), poll_s=0.05)  # the parent's pid: it may be gone once torch is imported
+    watch_parent(int(sys.argv[4]), poll_s=0.05)  # the parent's pid: it may be gone once torch is imported
     time.sleep(60)
 except KeyboardInterrupt:  # what a run turns into a checkpoint and a clean stop
     open(sys.argv[3], "w").write("interrupted")
@@ -256,9 +256,9 @@ def test_a_worker_with_its_parent_keeps_going():
     import os
     import time
 
-    from advnets.studies import stop_when_orphaned
+    from advnets.studies import watch_parent
 
-    thread = stop_when_orphaned(os.getppid(), poll_s=0.01)
+    thread = watch_parent(os.getppid(), poll_s=0.01)
     time.sleep(0.2)  # a SIGINT here would fail the test with KeyboardInterrupt
     assert thread.is_alive()
 
@@ -299,3 +299,25 @@ def test_ctrl_c_during_a_parallel_study_starts_no_queued_run(tmp_path):
     # (Here the workers were not interrupted themselves; after a real Ctrl-C they refuse queued runs too.)
     ran = {int(p.name.split("-")[1]) for p in out.iterdir()}
     assert ran & {0, 1} and not ran & {7, 8, 9}
+
+
+def test_kill_int_of_the_parent_stops_the_runs_in_progress(tmp_path, monkeypatch):
+    # `kill -INT PID` reaches only the parent (no terminal sent the workers a Ctrl-C): the parent tells the workers,
+    # whose runs checkpoint and stop well before their end, and no queued run starts.
+    from advnets import studies
+    from advnets.runs.checkpoint import latest_checkpoint, load_checkpoint
+
+    monkeypatch.setattr(studies, "ctrl_c_reached_workers", lambda: False)
+    out = tmp_path / "study"
+    short = [(out, row_config(TINY_STUDY.rows[0], 0, []))]
+    long = [(out, row_config(TINY_STUDY.rows[0], seed, ["train.epochs=400"])) for seed in (1, 2, 3, 4, 5)]
+
+    def kill_int(i):  # the parent's KeyboardInterrupt, once the short run is done and a long one is training
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        studies.run_in_parallel(short + long, jobs=2, quiet=True, on_done=kill_int)
+    state = load_checkpoint(latest_checkpoint(out / "seed-1" / "checkpoints"))
+    assert 0 < state["cursor"]["epoch"] < 400  # stopped early, with a checkpoint to resume from
+    # Runs queued behind the stop were refused; at most seed 2 (started beside seed 1) and 3 got as far as a folder.
+    assert not (out / "seed-4").exists() and not (out / "seed-5").exists()

@@ -97,43 +97,64 @@ def epochs_done(run_dir: Path) -> float:
 
 
 def _run_worker(out: Path, cfg: RunConfig, threads: int) -> None:
-    """One run in a worker process (`jobs > 1`): its share of threads, no progress bar. Once a run of this worker
-    was interrupted (Ctrl-C, or its parent gone), the study is stopping: a task queued to it after that is refused
-    (raised as an interruption) rather than started."""
+    """One run in a worker process (`jobs > 1`): its share of threads, no progress bar. Once the study is stopping
+    (Ctrl-C or `kill -INT` of the parent, the parent gone, or a run of this worker interrupted), a task queued to it
+    is refused (raised as an interruption) rather than started."""
     torch.set_num_threads(threads)
+    _RUNNING.set()
     try:
-        if _INTERRUPTED.is_set() or _ORPHANED.is_set():
+        if _INTERRUPTED.is_set() or _ORPHANED.is_set() or _STOP.is_set():
             raise KeyboardInterrupt
         run_seed(out, cfg, quiet=True)
     except KeyboardInterrupt:
         _INTERRUPTED.set()
         raise
     finally:
+        _RUNNING.clear()
         if _ORPHANED.is_set():
             # The run has checkpointed (or never started) and nobody reads its result: leave now.
             os._exit(1)
 
 
+_RUNNING = threading.Event()  # set in a worker while it holds a task
 _INTERRUPTED = threading.Event()  # set in a worker once one of its runs was interrupted
 _ORPHANED = threading.Event()  # set in a worker whose parent is gone
+_STOP: Any = threading.Event()  # the parent's "stop" (a process-shared event in a worker; see watch_parent)
 
 
-def stop_when_orphaned(parent: int, poll_s: float = 2.0) -> threading.Thread:
-    """Interrupt this process (SIGINT, as Ctrl-C) once `parent` is gone -> the watching thread.
+def watch_parent(parent: int, stop: Any = None, poll_s: float = 2.0) -> threading.Thread:
+    """Interrupt this process (SIGINT, as Ctrl-C) once `parent` is gone, or once the parent sets `stop` while a run
+    is in progress here -> the watching thread. The pool's initializer in every worker.
 
     Ctrl-C in a terminal reaches the workers too, but `kill PID` or a crash of `advnets reproduce` reaches only
-    the parent: without this its workers would train on unwatched, holding their run folders' locks. Interrupted,
-    a run checkpoints and stops as after Ctrl-C, and a rerun resumes it."""
+    the parent: without this its workers would train on unwatched, holding their run folders' locks; `kill -INT PID`
+    would leave the parent waiting for their runs to end. Interrupted, a run checkpoints and stops as after Ctrl-C,
+    and a rerun resumes it."""
+    global _STOP
+    if stop is not None:
+        _STOP = stop
 
     def watch() -> None:
         while os.getppid() == parent:
+            if _STOP.is_set() and _RUNNING.is_set():
+                os.kill(os.getpid(), signal.SIGINT)  # once: a second SIGINT would cut the run's checkpoint short
+                return
             time.sleep(poll_s)
         _ORPHANED.set()
         os.kill(os.getpid(), signal.SIGINT)
 
-    thread = threading.Thread(target=watch, name="stop-when-orphaned", daemon=True)
+    thread = threading.Thread(target=watch, name="watch-parent", daemon=True)
     thread.start()
     return thread
+
+
+def ctrl_c_reached_workers() -> bool:
+    """Whether a SIGINT of this process came from the terminal, which sends it to the whole foreground process
+    group, workers included (then the parent must not send them another: a second one cuts a checkpoint short)."""
+    try:
+        return os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
+    except OSError:
+        return False
 
 
 def run_in_parallel(
@@ -145,9 +166,10 @@ def run_in_parallel(
     threads = max(1, (os.cpu_count() or 1) // jobs)
     # A worker inherits nothing from this process (spawn), so CUDA and OpenMP start cleanly in each.
     context = multiprocessing.get_context("spawn")
+    stop = context.Event()
     with (
         ProcessPoolExecutor(
-            max_workers=jobs, mp_context=context, initializer=stop_when_orphaned, initargs=(os.getpid(),)
+            max_workers=jobs, mp_context=context, initializer=watch_parent, initargs=(os.getpid(), stop)
         ) as pool,
         tqdm(
             total=sum(c.train.epochs for _, c in tasks),
@@ -167,8 +189,11 @@ def run_in_parallel(
                 bar.n = round(sum(epochs_done(out / f"seed-{c.seed}") for out, c in tasks), 1)
                 bar.refresh()
         except KeyboardInterrupt:
-            # Ctrl-C: start no queued run. The pool's own exit would wait for every queued task; the running runs
-            # (interrupted too, as Ctrl-C reaches the workers) checkpoint and stop, and a rerun resumes them.
+            # Ctrl-C: start no queued run (the pool's own exit would wait for every queued task). The running runs
+            # checkpoint and stop, interrupted by the terminal's Ctrl-C or, after `kill -INT PID`, by `stop`; a
+            # rerun resumes them.
+            if not ctrl_c_reached_workers():
+                stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
 
