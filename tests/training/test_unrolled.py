@@ -14,7 +14,7 @@ from advnets.losses import build_loss
 from advnets.training.optim import ClassicalSGD
 from advnets.training.parts import Parts
 from advnets.training.trainer import Trainer
-from advnets.training.unrolled import adam_rule, unrolled_g_loss
+from advnets.training.unrolled import Unroll, adam_rule, unrolled_g_loss
 from tests.conftest import tiny_config
 
 
@@ -56,7 +56,7 @@ def test_unrolled_gradient_matches_finite_differences(optimizer):
     lr = 0.5 if optimizer == "sgd" else 0.05
 
     def loss_at() -> torch.Tensor:
-        return unrolled_g_loss(parts, z, real, 0, steps=3, lr=lr, optimizer=optimizer)[0]
+        return unrolled_g_loss(parts, z, real, 0, Unroll(3, lr, optimizer))[0]
 
     params = list(parts.G.parameters())
     grads = torch.autograd.grad(loss_at(), params)
@@ -75,7 +75,7 @@ def test_unrolled_gradient_matches_finite_differences(optimizer):
             numeric.view(-1)[i] = (up - down) / (2 * h)
         assert_close(g, numeric, rtol=1e-5, atol=1e-7)
     # Unrolling changes the gradient: it is not the plain one (D held fixed).
-    plain = torch.autograd.grad(unrolled_g_loss(parts, z, real, 0, steps=0, lr=lr)[0], params)
+    plain = torch.autograd.grad(unrolled_g_loss(parts, z, real, 0, Unroll(0, lr))[0], params)
     assert any(not torch.allclose(a, b) for a, b in zip(grads, plain))
     # D's own weights and optimiser state are untouched by the unrolling.
     before = copy.deepcopy(parts.D.state_dict())

@@ -18,6 +18,7 @@ of times less (measured on ring-8: README, mode coverage).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch.func import functional_call
@@ -72,26 +73,25 @@ def adam_rule(parts: Parts, lr: float) -> UnrollStep:
 UNROLL_RULES: dict[str, Callable[[Parts, float], UnrollStep]] = {"sgd": sgd_rule, "adam": adam_rule}
 
 
+@dataclass(frozen=True)
+class Unroll:
+    steps: int  # K: unrolled D steps (0: the plain G update)
+    lr: float  # their step size
+    optimizer: str = "sgd"  # the rule of each step: a name in UNROLL_RULES
+
+
 def unrolled_g_loss(
-    parts: Parts,
-    z: torch.Tensor,
-    real: torch.Tensor | None,
-    step: int,
-    *,
-    steps: int,
-    lr: float,
-    optimizer: str = "sgd",
+    parts: Parts, z: torch.Tensor, real: torch.Tensor | None, step: int, unroll: Unroll
 ) -> tuple[torch.Tensor, Stats]:
-    """G's loss (and stats) against D unrolled `steps` steps of size `lr` by the rule `optimizer` (UNROLL_RULES);
-    z [M, z_dim]."""
+    """G's loss (and stats) against D unrolled `unroll.steps` steps; z [M, z_dim]."""
     D = parts.D
     fake = apply_transforms(parts.transforms, parts.G(z), step)  # attached to G
-    needs_real = steps > 0 or bool(parts.g_objectives)
+    needs_real = unroll.steps > 0 or bool(parts.g_objectives)
     real_in = apply_transforms(parts.transforms, real, step) if needs_real and real is not None else real
     weights = {name: p.detach().requires_grad_(True) for name, p in D.named_parameters()}
     buffers = dict(D.named_buffers())
-    update = UNROLL_RULES[optimizer](parts, lr) if steps > 0 else None
-    for _ in range(steps):
+    update = UNROLL_RULES[unroll.optimizer](parts, unroll.lr) if unroll.steps > 0 else None
+    for _ in range(unroll.steps):
         assert real_in is not None and update is not None, "unrolling needs this iteration's real batch"
         real_logits = functional_call(D, (weights, buffers), (real_in,))
         fake_logits = functional_call(D, (weights, buffers), (fake,))
@@ -103,18 +103,9 @@ def unrolled_g_loss(
     return g_objective(parts, fake, fake_logits, real_in, step)
 
 
-def unrolled_g_step(
-    parts: Parts,
-    z: torch.Tensor,
-    real: torch.Tensor | None,
-    step: int,
-    *,
-    steps: int,
-    lr: float,
-    optimizer: str = "sgd",
-) -> Stats:
-    """One G update through `steps` unrolled D updates."""
-    g_loss, stats = unrolled_g_loss(parts, z, real, step, steps=steps, lr=lr, optimizer=optimizer)
+def unrolled_g_step(parts: Parts, z: torch.Tensor, real: torch.Tensor | None, step: int, unroll: Unroll) -> Stats:
+    """One G update through `unroll.steps` unrolled D updates."""
+    g_loss, stats = unrolled_g_loss(parts, z, real, step, unroll)
     g_params = [p for p in parts.G.parameters() if p.requires_grad]
     parts.g_opt.zero_grad(set_to_none=True)
     g_loss.backward(inputs=g_params)  # only G's parameters: D's are constants of the unrolling

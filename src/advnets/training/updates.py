@@ -25,7 +25,7 @@ from advnets.errors import UserError
 from advnets.registry import Registry
 from advnets.training.parts import Parts
 from advnets.training.steps import Stats, d_step, g_step, joint_step
-from advnets.training.unrolled import UNROLL_RULES, unrolled_g_step
+from advnets.training.unrolled import UNROLL_RULES, Unroll, unrolled_g_step
 
 
 class Loop(Protocol):
@@ -88,9 +88,7 @@ def _unrolled(parts: Parts, loop: Loop, cfg: TrainConfig) -> Stats:
     # The unrolled steps take D's current learning rate unless train.unroll_lr sets one.
     lr = cfg.unroll_lr if cfg.unroll_lr is not None else parts.d_opt.param_groups[0]["lr"]
     z = loop.noise(cfg.g_batch_size or cfg.batch_size)
-    return stats | unrolled_g_step(
-        parts, z, real, loop.step, steps=cfg.unroll_steps, lr=lr, optimizer=cfg.unroll_optimizer
-    )
+    return stats | unrolled_g_step(parts, z, real, loop.step, Unroll(cfg.unroll_steps, lr, cfg.unroll_optimizer))
 
 
 def _check_unrolled(cfg: TrainConfig) -> None:
