@@ -63,7 +63,7 @@ class TrainConfig:
     g_batch_size: int | None = None  # fakes per G update (alternating, unrolled); default batch_size
     unroll_steps: int = 5  # K: D updates G looks through (update=unrolled only; Metz et al. 2017)
     unroll_lr: float | None = None  # step size of the unrolled D updates; null = D's current learning rate
-    unroll_optimizer: str = "sgd"  # the unrolled D updates: sgd (plain gradient steps) | adam (D's Adam update from its current moments, as Metz et al.'s code; needs d_optimizer.name=adam)
+    unroll_optimizer: str = "sgd"  # the unrolled D updates: sgd (plain gradient steps) | adam (D's Adam update from its current moments, as the authors' 2-D code; needs d_optimizer.name=adam)
     g_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     d_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     ema_decay: float | None = None  # G_ema <- decay*G_ema + (1-decay)*G after each G update, for samples and scores (null = off; e.g. 0.999)

@@ -101,10 +101,10 @@ def _run_worker(out: Path, cfg: RunConfig, threads: int) -> None:
     (Ctrl-C or `kill -INT` of the parent, the parent gone, or a run of this worker interrupted), a task queued to it
     is refused (raised as an interruption) rather than started."""
     torch.set_num_threads(threads)
-    _RUNNING.set()
     try:
         if _INTERRUPTED.is_set() or _ORPHANED.is_set() or _STOP.is_set():
             raise KeyboardInterrupt
+        _RUNNING.set()  # only now may the watcher interrupt: a refused task has nothing to checkpoint
         run_seed(out, cfg, quiet=True)
     except KeyboardInterrupt:
         _INTERRUPTED.set()
