@@ -1,12 +1,27 @@
-"""Shared fixtures: tiny configs on the embedded digits so that end-to-end tests take seconds."""
+"""Shared fixtures: tiny configs on the embedded digits so that end-to-end tests take seconds, and the real IDX
+data sets (MNIST, Fashion-MNIST) found where the CLI finds them.
 
+A test that needs a real data set calls `require_data(name)`: it returns the folder holding the files, found as
+`advnets train` finds them with no data.root (`idx.search_folders`: $ADVNETS_DATA, then its <name>/ subfolder,
+the OS package folder, the download cache), and last ../shared/data/<name> beside the repository (where CI keeps
+MNIST). When none holds the files the test is skipped with a reason naming $ADVNETS_DATA, or fails when
+ADVNETS_REQUIRE_DATA=1 (CI sets it, so that a misplaced copy cannot turn the real-data tests into skips).
+"""
+
+import os
 from pathlib import Path
 
 import pytest
 
 from advnets.config import RunConfig, build_config
+from advnets.data import idx
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+BESIDE_REPOSITORY = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_MNIST = BESIDE_REPOSITORY / "mnist"  # the last fallback only; tests ask `require_data("mnist")`
+IDX_SOURCES = {source.name: source for source in (idx.MNIST, idx.FASHION_MNIST)}
+# $ADVNETS_DATA as the session started: some tests point it elsewhere or delete it on purpose (tests/data/), and
+# the data a test asks for is the user's, whatever the test running at that moment did to the environment.
+SESSION_ADVNETS_DATA = os.environ.get("ADVNETS_DATA")
 
 TINY = [
     "data.name=digits",
@@ -33,3 +48,32 @@ def tiny_config(*overrides: str) -> RunConfig:
 @pytest.fixture
 def tiny():
     return tiny_config
+
+
+def data_folders(name: str) -> list[Path]:
+    """Where `data_root(name)` looks, in order: the CLI's folders, then ../shared/data/<name> beside the clone."""
+    return [*idx.search_folders(IDX_SOURCES[name], SESSION_ADVNETS_DATA), BESIDE_REPOSITORY / name]
+
+
+def data_root(name: str = "mnist") -> Path | None:
+    """The first folder holding every IDX file of data set `name` (.gz or unpacked), or None."""
+    files = [file for pair in IDX_SOURCES[name].parts.values() for file in pair]
+    for folder in data_folders(name):
+        if all(idx.find_file(file, [folder]) for file in files):
+            return folder
+    return None
+
+
+def require_data(name: str = "mnist") -> Path:
+    """`data_root(name)`; absent, the calling test is skipped, or fails when ADVNETS_REQUIRE_DATA=1."""
+    root = data_root(name)
+    if root is not None:
+        return root
+    looked_in = ", ".join(str(folder) for folder in data_folders(name))
+    reason = (
+        f"needs the {name} IDX files: set $ADVNETS_DATA to the folder holding them (or to its parent, with them "
+        f"in {name}/); looked in {looked_in}"
+    )
+    if os.environ.get("ADVNETS_REQUIRE_DATA") == "1":
+        pytest.fail(f"{reason} (ADVNETS_REQUIRE_DATA=1: a missing data set is a failure)", pytrace=False)
+    pytest.skip(reason)

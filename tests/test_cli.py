@@ -127,8 +127,12 @@ def test_eval_on_a_finer_sigma_grid_is_named_apart(run_dir):
 
 
 def test_resume_with_more_epochs_and_sample(run_dir, tmp_path):
-    result = cli("resume", run_dir, "train.epochs=3", "--quiet")
+    result = cli("resume", run_dir, "train.epochs=3")
     assert result.returncode == 0, result.stderr
+    # It ends with the score in words: the last evaluation of every protocol scored during training.
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("last evaluation (epoch 3): parzen100-valid50-test60 = ") and "nats" in last
+    assert result.stdout.strip() == str(run_dir)
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == 3 * (1400 // 32)
     assert (run_dir / "command.txt").read_text().count("advnets") >= 2
@@ -169,6 +173,20 @@ def test_presets_lists_each_with_a_line():
     assert result.returncode == 0
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert {"digits", "mnist-paper", "mnist-zeros"} <= set(names)
+    # Whole sentences, never a phrase cut at the end of the YAML's first comment line.
+    for line in result.stdout.splitlines():
+        name, description = line.split(maxsplit=1)
+        assert description.endswith("."), name
+        assert description.count("(") == description.count(")") and description.count("`") % 2 == 0, name
+
+
+def test_train_names_its_folder_when_it_starts_and_says_where_its_score_is(tmp_path):
+    out = tmp_path / "short"
+    result = cli("train", *TINY, "train.max_steps=3", "--out", out)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == f"training into {out}"
+    assert lines[-1] == f"nothing was scored during training (eval.every_epochs); try `advnets eval {out}`"
 
 
 BAD = [

@@ -1,7 +1,22 @@
-import pytest
+from pathlib import Path
 
-from advnets.config import build_config, list_presets, load_config, to_yaml
+import pytest
+import yaml
+
+from advnets.config import (
+    build_config,
+    list_presets,
+    load_config,
+    to_dict,
+    to_yaml,
+    upgrade,
+    upgrade_override,
+)
 from advnets.errors import UserError
+from advnets.registry import NoOptions
+from advnets.training.unrolled import UnrolledOptions
+
+REPRODUCTIONS = Path(__file__).resolve().parents[1] / "reproductions"
 
 
 def test_defaults_are_the_papers_update_and_the_paper_preset_its_nets():
@@ -87,11 +102,15 @@ def test_overrides_and_yaml_files(tmp_path):
         ("train.ema_decay=-0.5", "train.ema_decay"),
         ("train.ema_decay=nan", "train.ema_decay"),
         ("train.ema_decay=fast", "train.ema_decay"),
+        ("train.rule.steps=5", "unknown config key 'train.rule.steps' for train.update=simultaneous; unrolled has it"),
+        ("train.update=unrolled train.rule.step=5", "did you mean train.rule.steps"),
+        ("train.update=unrolled train.rule.steps=many", "bad value for config key 'train.rule.steps'"),
+        ("train.update=unrolled train.rule=3", "config key 'train.rule' must be a mapping"),
     ],
 )
 def test_bad_values_name_the_key(override, message):
     with pytest.raises(UserError, match=message.replace("[", r"\[")):
-        build_config(overrides=[override])
+        build_config(overrides=override.split(" "))
 
 
 def test_bad_yaml_files(tmp_path):
@@ -154,3 +173,79 @@ def test_the_committed_reproductions_run_folders_still_load():
         cfg = load_run_config(run)
         assert cfg.eval.metrics["parzen"].samples == 10000 and cfg.eval.every_epochs == 5, run
         assert cfg.model.generator.bias_from_marginals and cfg.model.discriminator.init_range == 0.005
+
+
+def test_the_update_rule_declares_its_keys_in_train_rule():
+    cfg = build_config(
+        overrides=["train.update=unrolled", "train.rule.steps=3", "train.rule.lr=0.001", "train.rule.optimizer=adam",
+                   "train.d_optimizer.name=adam"]
+    )
+    assert cfg.train.rule == UnrolledOptions(steps=3, lr=0.001, optimizer="adam")
+    assert build_config(overrides=["train.update=unrolled"]).train.rule == UnrolledOptions()  # the rule's defaults
+    # simultaneous and alternating have no keys: an empty section, saved as {}
+    assert build_config().train.rule == NoOptions()
+    assert yaml.safe_load(to_yaml(build_config()))["train"]["rule"] == {}
+    saved = yaml.safe_load(to_yaml(cfg))
+    assert saved["train"]["rule"] == {"steps": 3, "lr": 0.001, "optimizer": "adam"}
+    assert build_config(base=saved) == cfg
+
+
+def test_another_rule_starts_train_rule_from_its_defaults():
+    unrolled = to_dict(build_config(overrides=["train.update=unrolled", "train.rule.steps=3"]))
+    # keys the old rule had mean nothing to the new one
+    assert build_config(base=unrolled, overrides=["train.update=alternating"]).train.rule == NoOptions()
+    assert build_config(base=unrolled, overrides=["train.update=unrolled"]).train.rule.steps == 3  # the same rule
+    cfg = build_config(base=unrolled, overrides=["train.update=alternating", "train.update=unrolled"])
+    assert cfg.train.rule == UnrolledOptions()
+
+
+def old_unrolled_train(update: str) -> dict:
+    """The train section as advnets <= 0.2.0 saved it: the unrolled keys under every rule."""
+    return {"update": update, "d_steps": 1, "unroll_steps": 3, "unroll_lr": 0.01, "unroll_optimizer": "sgd"}
+
+
+def test_configs_saved_with_the_old_unroll_keys_still_load():
+    assert build_config(base={"train": old_unrolled_train("unrolled")}).train.rule == UnrolledOptions(3, 0.01, "sgd")
+    for rule in ("simultaneous", "alternating"):  # where they meant nothing, they are dropped
+        expected = build_config(overrides=[f"train.update={rule}"])
+        assert build_config(base={"train": old_unrolled_train(rule)}) == expected
+    # runs saved before unroll_optimizer: the default
+    old = {"train": {"update": "unrolled", "unroll_steps": 5, "unroll_lr": None}}
+    assert build_config(base=old).train.rule == UnrolledOptions(5, None, "sgd")
+    assert upgrade({"train": old_unrolled_train("alternating")})["train"] == {"update": "alternating", "d_steps": 1}
+
+
+def test_an_old_yaml_file_takes_the_rule_from_beneath_when_it_names_none(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("train:\n  unroll_steps: 2\n")
+    saved = to_dict(build_config(overrides=["train.update=unrolled"]))
+    assert build_config(base=saved, yaml_path=path).train.rule.steps == 2
+    assert build_config(yaml_path=path).train.rule == NoOptions()  # beneath it, the default: simultaneous
+
+
+def test_old_unroll_overrides_still_work():
+    expected = build_config(overrides=["train.update=unrolled", "train.rule.steps=2", "train.rule.lr=0.5"])
+    old = ["train.update=unrolled", "train.unroll_steps=2", "train.unroll_lr=0.5"]
+    assert build_config(overrides=old) == expected
+    assert build_config(overrides=old[1:] + old[:1]) == expected  # before the rule is chosen, too
+    base = to_dict(build_config(overrides=["train.update=unrolled", "train.rule.steps=2"]))
+    assert build_config(base=base, overrides=["train.unroll_lr=0.5"]) == expected  # the rule of a saved run
+    # under another rule they meant nothing: dropped
+    assert build_config(overrides=["train.unroll_steps=2", "train.unroll_optimizer=adam"]) == build_config()
+    assert upgrade_override("train.unroll_steps=2", "alternating") == []
+    assert upgrade_override("train.unroll_optimizer=adam", "unrolled") == ["train.rule.optimizer=adam"]
+    assert upgrade_override("train.unroll_lr=null") == ["train.rule.lr=null"]  # rule not known: kept
+
+
+def test_every_committed_run_folder_loads_with_its_rules_keys():
+    from advnets.runs.run_dir import load_run_config
+
+    configs = sorted(REPRODUCTIONS.glob("**/seed-*/config.yaml"))
+    assert len(configs) > 50
+    for path in configs:
+        saved = yaml.safe_load(path.read_text())
+        cfg = load_run_config(path.parent)
+        if saved["train"]["update"] == "unrolled":
+            assert cfg.train.rule.steps == saved["train"]["unroll_steps"], path
+        else:
+            assert cfg.train.rule == NoOptions(), path

@@ -136,3 +136,36 @@ def test_critic_and_least_squares_losses_match_hand_values():
     # D fake: 0.5 * mean(0², 2²) = 1 -> 0.5 + 1; G: 0.5 * mean(1, 1) = 0.5
     assert_close(shifted.d_terms(REAL, FAKE)["d_loss"], torch.tensor(1.5))
     assert_close(shifted.g_terms(FAKE)["g_loss"], torch.tensor(0.5))
+
+
+# Logits whose means are far from 0 (real 1.5, fake -0.75), so that a flipped sign or a swapped real/fake term
+# changes every value below. softplus(l) = ln(1 + e^l): softplus(-0.5) = 0.474077, softplus(-2.5) = 0.078890,
+# softplus(-2) = 0.126928, softplus(0.5) = 0.974077, softplus(2) = 2.126928.
+REAL_OFF = torch.tensor([0.5, 2.5])
+FAKE_OFF = torch.tensor([-2.0, 0.5])
+SHIPPED_LOSSES = {
+    # ns / minimax D: ½ (mean softplus(-real) + mean softplus(fake)) = ½ (0.276483 + 0.550503)
+    # ns G: mean softplus(-fake) = (2.126928 + 0.474077) / 2; minimax G: -mean softplus(fake)
+    "ns": (0.4134929, 1.3005025),
+    "minimax": (0.4134929, -0.5505025),
+    # wgan D: mean fake - mean real = -0.75 - 1.5; G: -mean fake
+    "wgan": (-2.25, 0.75),
+    # hinge D: mean relu(1 - real) + mean relu(1 + fake) = (0.5 + 0) / 2 + (0 + 1.5) / 2; G: -mean fake
+    "hinge": (1.0, 0.75),
+    # lsgan (b = 1, a = 0, c = 1) D: ½ mean((0.5-1)², (2.5-1)²) + ½ mean((-2)², 0.5²) = 0.625 + 1.0625;
+    # G: ½ mean((-2-1)², (0.5-1)²) = ½ (9 + 0.25) / 2
+    "lsgan": (1.6875, 2.3125),
+}
+
+
+def test_every_shipped_loss_is_checked_here():
+    assert set(SHIPPED_LOSSES) <= set(LOSSES.names())
+
+
+@pytest.mark.parametrize("name", list(SHIPPED_LOSSES))
+def test_every_loss_matches_hand_values_on_logits_with_nonzero_means(name):
+    d_loss, g_loss = SHIPPED_LOSSES[name]
+    loss = build_loss(build_config(overrides=[f"loss.name={name}"]).loss)
+    got_d, got_g = loss.d_terms(REAL_OFF, FAKE_OFF)["d_loss"], loss.g_terms(FAKE_OFF)["g_loss"]
+    assert_close(got_d, torch.tensor(d_loss), rtol=0, atol=1e-6, msg=lambda m: f"{name} d_loss: {m}")
+    assert_close(got_g, torch.tensor(g_loss), rtol=0, atol=1e-6, msg=lambda m: f"{name} g_loss: {m}")

@@ -1,6 +1,6 @@
 """Each axis is open: a loss, a penalty with a constraint, an input transform, a G objective, an update rule, a vector
-data set and a metric are registered from outside advnets (here), chosen by config and trained for two steps
-through the ordinary Trainer and run-folder hooks, without editing the package."""
+data set, a metric and a conditional G and D family are registered from outside advnets (here), chosen by config
+and trained for two steps through the ordinary Trainer and run-folder hooks, without editing the package."""
 
 from dataclasses import dataclass
 
@@ -13,6 +13,7 @@ from advnets.data import DATASETS, VectorSet
 from advnets.errors import UserError
 from advnets.losses import LOSSES, MonitorPanel
 from advnets.metrics import METRICS, Metric
+from advnets.models import DISCRIMINATORS, GENERATORS, ModelFamily
 from advnets.objectives import G_OBJECTIVES, GObjective
 from advnets.penalties import PENALTIES, Penalty
 from advnets.runs.session import train
@@ -96,8 +97,7 @@ def build_mean_matching(options) -> GObjective:
 
 def d_only(parts, loop, cfg):
     loop.begin_d_update()
-    real = loop.real()
-    return d_step(parts, real, loop.noise(len(real)), loop.step)
+    return d_step(parts, loop.next_batch(), loop.step)
 
 
 def distance_to_centre(options, inputs):
@@ -196,3 +196,121 @@ def test_outside_options_are_checked_like_the_packages_own(outside_entries):
         build_config(overrides=[*OUTSIDE, "data.center=1"])
     with pytest.raises(UserError, match="penalties.logit_l2_clip.c"):
         build_config(overrides=[*OUTSIDE, "penalties.logit_l2_clip.c=abc"])
+
+
+# --- a conditional G and D family, on a labelled data set --------------------------------------------------
+SEEN_LABELS: list[tuple[str, torch.Tensor]] = []
+
+
+def load_two_blobs(options: BlobOptions, split: str):
+    """Two blobs, at -centre and +centre, labelled 0 and 1."""
+    gen = torch.Generator().manual_seed({"train": 0, "valid": 1, "test": 2}[split])
+    labels = torch.arange(256) % 2
+    examples = (2.0 * labels[:, None] - 1.0) * options.centre + 0.1 * torch.randn(256, 2, generator=gen)
+    return VectorSet(examples, "two_blobs", split, labels=labels)
+
+
+@dataclass
+class CondOptions:
+    hidden: int = 8
+
+
+class CondG(torch.nn.Module):
+    def __init__(self, options, spec):
+        super().__init__()
+        self.embed = torch.nn.Embedding(spec.num_classes, options.hidden)
+        self.body = torch.nn.Sequential(torch.nn.Linear(spec.z_dim, options.hidden), torch.nn.ReLU())
+        self.out = torch.nn.Linear(options.hidden, spec.shape[0])
+
+    def forward(self, z, labels):
+        SEEN_LABELS.append(("G", labels.clone()))
+        return self.out(self.body(z) * self.embed(labels))
+
+
+class CondD(torch.nn.Module):
+    """A projection discriminator (Miyato & Koyama 2018): ψ(φ(x)) + <embed(y), φ(x)>."""
+
+    def __init__(self, options, spec):
+        super().__init__()
+        self.phi = torch.nn.Sequential(torch.nn.Linear(spec.shape[0], options.hidden), torch.nn.LeakyReLU(0.2))
+        self.psi = torch.nn.Linear(options.hidden, 1)
+        self.embed = torch.nn.Embedding(spec.num_classes, options.hidden)
+
+    def features(self, x, labels):
+        return self.phi(x)
+
+    def forward(self, x, labels):
+        SEEN_LABELS.append(("D", labels.clone()))
+        h = self.phi(x)
+        return self.psi(h).squeeze(-1) + (self.embed(labels) * h).sum(-1)
+
+
+@pytest.fixture
+def conditional_entries():
+    DATASETS.register("two_blobs", options=BlobOptions)(load_two_blobs)
+    GENERATORS.register("cond_g", options=CondOptions)(ModelFamily(CondG, conditional=True))
+    DISCRIMINATORS.register("cond_d", options=CondOptions)(ModelFamily(CondD, conditional=True))
+    yield
+    DATASETS.unregister("two_blobs")
+    GENERATORS.unregister("cond_g")
+    DISCRIMINATORS.unregister("cond_d")
+
+
+CONDITIONAL = [
+    "data.name=two_blobs",
+    "model.z_dim=4",
+    "model.generator.arch=cond_g",
+    "model.discriminator.arch=cond_d",
+    "train.batch_size=64",
+    "train.max_steps=2",
+    "train.g_optimizer.name=adam",
+    "train.d_optimizer.name=adam",
+    "g_objectives.feature_matching.keep_adversarial=true",
+    "penalties.r1.weight=1",
+    "log.every_steps=1",
+    "log.sample_every_steps=1",
+    "log.grid_size=8",
+    "log.tensorboard=false",
+    "log.progress=false",
+    "name=conditional",
+]
+
+
+@pytest.mark.parametrize("rule", ["simultaneous", "alternating", "unrolled"])
+def test_a_conditional_family_registered_outside_gets_labels_under_every_rule(conditional_entries, rule, tmp_path):
+    cfg = build_config(overrides=[*CONDITIONAL, f"train.update={rule}"])
+    trainer = Trainer.from_config(cfg)
+    real_labels = []
+    original = trainer.next_batch
+
+    def recording(*args, **kwargs):
+        batch = original(*args, **kwargs)
+        real_labels.append(batch.real_labels)
+        return batch
+
+    trainer.next_batch = recording
+    SEEN_LABELS.clear()
+    trainer.train_step()
+    trainer.train_step()
+    assert trainer.step == 2
+    # The real batches' labels are the labels of the examples drawn; G is asked for classes of the data.
+    index = trainer.batches.order(0)[: 2 * 64]
+    drawn = [labels for labels in real_labels if labels is not None]
+    assert len(drawn) == 2 and torch.equal(torch.cat(drawn), trainer.train_set.labels[index])
+    g_labels = [labels for who, labels in SEEN_LABELS if who == "G"]
+    d_labels = [labels for who, labels in SEEN_LABELS if who == "D"]
+    assert g_labels and d_labels
+    assert set(torch.cat(g_labels).tolist()) == {0, 1}
+    assert any(torch.equal(labels, drawn[0]) for labels in d_labels)  # D judged the reals with their own labels
+    assert any(torch.equal(labels, g_labels[0]) for labels in d_labels)  # ... and the fakes with G's classes
+    # Through a run folder too: the fixed grid has one row per class and the hooks pass its labels to G.
+    run_dir, status = train(cfg, tmp_path / "run")
+    assert status == "completed"
+    assert trainer.fixed_labels is not None and trainer.fixed_labels.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert (run_dir / "samples" / "latest.png").is_file()
+
+
+def test_a_conditional_family_on_unlabelled_data_is_one_config_error(conditional_entries, outside_entries):
+    cfg = build_config(overrides=[*CONDITIONAL, "data.name=blob"])
+    with pytest.raises(UserError, match="model.generator.arch=cond_g is a conditional family: it needs a data set"):
+        Trainer.from_config(cfg)

@@ -6,7 +6,6 @@ Every user error is printed as one line (no traceback) and exits with code 2.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -42,18 +41,32 @@ def cmd_train(ns: argparse.Namespace) -> int:
     if ns.quiet:
         overrides = [*overrides, "log.progress=false"]
     cfg = load_config(source, overrides)
-    run_dir, status = train(cfg, ns.out, runs_root=ns.runs_root)
+
+    def announce(folder: Path) -> None:
+        _info(ns.quiet, f"training into {folder}")
+
+    run_dir, status = train(cfg, ns.out, runs_root=ns.runs_root, on_start=announce)
     return _finish(run_dir, status, ns.quiet)
 
 
 def _finish(run_dir: Path, status: str, quiet: bool) -> int:
+    from advnets.evaluate import describe_record, last_evals
+    from advnets.runs.run_dir import RunDir
+
+    run = RunDir(run_dir)
     if status == "stopped":
         print(
-            f"stopped; the last checkpoint is in {run_dir}/checkpoints; continue with `advnets resume {run_dir}`",
+            f"stopped; the last checkpoint is in {run.checkpoints}; continue with `advnets resume {run_dir}`",
             file=sys.stderr,
         )
         return 130
-    _info(quiet, f"done: {run_dir} (samples/latest.png, losses.png, metrics.jsonl, checkpoints/)")
+    files = [run.latest_sample, run.losses_figure, run.metrics_path, run.checkpoints]
+    _info(quiet, f"done: {run_dir} ({', '.join(str(p.relative_to(run.path)) for p in files)}/)")
+    scores = last_evals(run)
+    for record in scores:
+        _info(quiet, f"last evaluation (epoch {record['epoch']}): {describe_record(record)}")
+    if not scores:
+        _info(quiet, f"nothing was scored during training (eval.every_epochs); try `advnets eval {run_dir}`")
     print(run_dir)
     return 0
 
@@ -73,55 +86,27 @@ def cmd_sample(ns: argparse.Namespace) -> int:
     return 0
 
 
-# `advnets eval` flags -> the metric option they set; a flag the chosen metric has no option for is an error.
-EVAL_FLAGS = {"samples": "samples", "valid": "valid", "test": "test", "sigmas": "sigmas"}
+# `advnets eval` flags, each the metric option of its name; one the chosen metric has no option for is an error.
+EVAL_FLAGS = ("samples", "valid", "test", "sigmas")
 
 
 def cmd_eval(ns: argparse.Namespace) -> int:
-    from advnets.evaluate import append_eval, evaluate, metric_figure, metric_options
-    from advnets.metrics import METRICS
-    from advnets.runs.session import load_generator
+    from advnets.evaluate import describe_record, metric_figure_path
+    from advnets.runs.run_dir import RunDir
+    from advnets.runs.session import evaluate_run
 
-    METRICS.get(ns.metric)  # an unknown name fails before the checkpoint is loaded
     given = {flag: getattr(ns, flag) for flag in EVAL_FLAGS if getattr(ns, flag) is not None}
     if "sigmas" in given:
         given["sigmas"] = parse_sigmas(given["sigmas"])
     if any(isinstance(v, int) and v <= 0 for v in given.values()):
         raise UserError("--samples, --valid and --test must be positive counts")
-    option_names = [f.name for f in dataclasses.fields(METRICS.options(ns.metric))]
-    for flag in given:
-        if EVAL_FLAGS[flag] not in option_names:
-            raise UserError(f"--{flag} does not apply to metric {ns.metric!r}; its options are: {', '.join(option_names)}")
-    G, cfg, state, kind, ema = load_generator(ns.run_dir, ns.checkpoint, ema=not ns.no_ema)
-    options = metric_options(cfg, ns.metric, {EVAL_FLAGS[f]: v for f, v in given.items()})
-    result = evaluate(G, cfg, kind, ns.metric, options, progress=not ns.quiet, ema=ema)
-    record = {
-        "step": state["counters"]["step"],
-        "epoch": state["cursor"]["epoch"],
-        "checkpoint": str(ns.checkpoint or "latest"),
-        **result,
-    }
-    append_eval(ns.run_dir, record)
-    figure = metric_figure(ns.run_dir, cfg, ns.metric, result["name"])
-    print(_describe(result))
-    _info(ns.quiet, f"written: {ns.run_dir / 'eval.jsonl'} (record), {figure} (figure)")
+    record = evaluate_run(
+        ns.run_dir, ns.metric, checkpoint=ns.checkpoint, ema=not ns.no_ema, progress=not ns.quiet, **given
+    )
+    print(describe_record(record))
+    figure = metric_figure_path(ns.run_dir, ns.metric, record["name"])
+    _info(ns.quiet, f"written: {RunDir(ns.run_dir).eval_path} (record), {figure} (figure)")
     return 0
-
-
-def _describe(record: dict) -> str:
-    """One line for a metric record: the Parzen result's own wording, else name = value (± err)."""
-    if record.get("metric") == "parzen":
-        from advnets.metrics.parzen import ParzenResult
-
-        fields = ParzenResult.__dataclass_fields__
-        return str(ParzenResult(**{k: v for k, v in record.items() if k in fields}))
-    from advnets.metrics import METRICS
-
-    metric = METRICS.get(record["metric"])
-    value = record[metric.value_key]
-    err = f" ± {record[metric.err_key]:.4g}" if metric.err_key and metric.err_key in record else ""
-    shown = "".join(f", {key} {record[key]:.4g}" for key in metric.shown_keys if key in record)
-    return f"{record['name']} = {value:.4g}{err}{shown}"
 
 
 def parse_sigmas(text: str) -> list[float]:
@@ -146,7 +131,7 @@ def parse_sigmas(text: str) -> list[float]:
 
 
 def cmd_reproduce(ns: argparse.Namespace) -> int:
-    from advnets.reproduce import reproduce
+    from advnets.reproduce import reproduce, written_files
 
     out = ns.out or Path("reproductions") / ns.target
     rows = [r for r in ns.rows.split(",") if r] if ns.rows is not None else None
@@ -163,8 +148,7 @@ def cmd_reproduce(ns: argparse.Namespace) -> int:
         rows=rows,
     )
     print(table)
-    figure = f", {out}/parzen.png" if ns.target == "paper-mnist" else ""
-    _info(ns.quiet, f"written: {out}/RESULTS.md, {out}/results.json{figure}")
+    _info(ns.quiet, f"written: {', '.join(map(str, written_files(ns.target, out)))}")
     return 0
 
 

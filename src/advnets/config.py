@@ -2,11 +2,12 @@
 
 The fixed sections (train, log, eval, model.z_dim ...) are dataclasses here; their defaults are the paper's update
 (docs/paper.md §0). The *open* sections belong to registered entries: `data` (by `data.name`), `model.generator` and
-`model.discriminator` (by `arch`), `loss` (by `name`), and the mapped sections `penalties`, `transforms`,
-`g_objectives` and `eval.metrics` (name -> options). Each entry declares an options dataclass, and resolving a
-config replaces the section's dict by that dataclass, so code reads `cfg.data.split` and the saved config lists
-every key. Paper-specific choices (uniform init, the marginal output bias) live in the presets, not in defaults.
-Unknown keys, wrong types and impossible values are UserErrors that name the key and the fix.
+`model.discriminator` (by `arch`), `loss` (by `name`), `train.rule` (by the key beside it, `train.update`), and the
+mapped sections `penalties`, `transforms`, `g_objectives` and `eval.metrics` (name -> options). Each entry declares
+an options dataclass, and resolving a config replaces the section's dict by that dataclass, so code reads
+`cfg.data.split` and the saved config lists every key. Paper-specific choices (uniform init, the marginal output
+bias) live in the presets, not in defaults. Unknown keys, wrong types and impossible values are UserErrors that
+name the key and the fix.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +24,10 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from advnets.checks import NOISE_KINDS, check_choice, check_positive
+
+# check_probability: re-exported while the axes' options still import the checks from here
+from advnets.checks import check_probability as check_probability
 from advnets.errors import UserError
 
 PRESET_DIR = Path(__file__).parent / "configs"
@@ -57,13 +61,13 @@ class OptimizerConfig:
 class TrainConfig:
     epochs: int = 1  # passes over the training data
     max_steps: int | None = None  # stop after this many G updates even if epochs remain
-    update: str = "simultaneous"  # simultaneous: one shared fake batch (the paper's code) | alternating: Alg. 1 | unrolled
+    update: str = "simultaneous"  # simultaneous: one shared fake batch (the paper's code) | alternating: Alg. 1 | unrolled: G looks through K unrolled D steps (train.rule.*)
+    # The keys of the rule `update` picks (advnets.training.updates.UPDATES), whose options dataclass lists them
+    # and their defaults: e.g. unrolled's steps, lr, optimizer; simultaneous and alternating have none.
+    rule: Any = field(default_factory=dict)
     d_steps: int = 1  # k: D updates per G update (alternating, unrolled)
     batch_size: int = 100  # real (and fake) examples per D update
     g_batch_size: int | None = None  # fakes per G update (alternating, unrolled); default batch_size
-    unroll_steps: int = 5  # K: D updates G looks through (update=unrolled only; Metz et al. 2017)
-    unroll_lr: float | None = None  # step size of the unrolled D updates; null = D's current learning rate
-    unroll_optimizer: str = "sgd"  # the unrolled D updates: sgd (plain gradient steps) | adam (D's Adam update from its current moments, as the authors' 2-D code; needs d_optimizer.name=adam)
     g_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     d_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     ema_decay: float | None = None  # G_ema <- decay*G_ema + (1-decay)*G after each G update, for samples and scores (null = off; e.g. 0.999)
@@ -203,7 +207,8 @@ def _omegaconf_message(err: OmegaConfBaseException, prefix: str = "", candidates
 # Sections whose keys depend on a registered entry. A *selected* section names one entry with its selector key
 # (`data.name`, `model.generator.arch`, `loss.name`) and holds that entry's options; a *mapped* section holds any
 # number of entries, name -> options (`penalties.r1.weight=10`). The registries live beside the code they build;
-# they are imported when a config is resolved, which keeps this module free of torch.
+# they are imported by name (importlib) when a config is resolved, which keeps this module free of torch and of
+# any import of the layers above it (tests/test_layers.py).
 SELECTED = {
     "data": ("advnets.data", "DATASETS", "name"),
     "model.generator": ("advnets.models", "GENERATORS", "arch"),
@@ -216,9 +221,15 @@ MAPPED = {
     "g_objectives": ("advnets.objectives", "G_OBJECTIVES"),
     "eval.metrics": ("advnets.metrics", "METRICS"),
 }
+# A selected section whose selector is a key beside it, not in it: `train.update` names the update rule and
+# `train.rule` holds that rule's keys (a rule reads the rest of `train` too: d_steps, batch sizes, optimisers).
+SELECTED_BESIDE = {
+    "train.rule": ("advnets.training.updates", "UPDATES", "train.update"),
+}
 
 
 _SELECTOR_KEYS = {f"{path}.{selector}" for path, (_, _, selector) in SELECTED.items()}
+_SELECTOR_BESIDE_KEYS = {selector: path for path, (_, _, selector) in SELECTED_BESIDE.items()}
 
 
 def _registry(module: str, name: str) -> Any:
@@ -291,6 +302,18 @@ def _resolve_selected(values: Any, path: str) -> Any:
     return resolve_options(cls, values, f"{path}.", owners)
 
 
+def _resolve_beside(cfg: RunConfig, path: str) -> Any:
+    module, registry_name, selector = SELECTED_BESIDE[path]
+    registry = _registry(module, registry_name)
+    name = _get(cfg, selector)
+    cls = registry.options(name)  # an unknown name fails here, listing the known ones
+
+    def owners(key: str) -> tuple[str, list[str]]:
+        return f"{selector}={name}", [n for n in registry.names() if key in _field_names(registry.options(n))]
+
+    return resolve_options(cls, _get(cfg, path), f"{path}.", owners)
+
+
 def _resolve_mapped(values: Any, path: str) -> dict[str, Any]:
     registry = _registry(*MAPPED[path])
     if values is None:
@@ -325,12 +348,16 @@ def resolve_sections(cfg: RunConfig) -> None:
     """Replace every open section's dict by its entry's options instance (in place)."""
     for path in SELECTED:
         _set(cfg, path, _resolve_selected(_get(cfg, path), path))
+    for path in SELECTED_BESIDE:
+        _set(cfg, path, _resolve_beside(cfg, path))
     for path in MAPPED:
         _set(cfg, path, _resolve_mapped(_get(cfg, path), path))
 
 
 # Keys of configs written before the metric registry (run folders and checkpoints made by advnets <= 0.1.0).
 _OLD_PARZEN_KEYS = {"parzen_samples": "samples", "parzen_valid": "valid", "parzen_test": "test", "parzen_sigmas": "sigmas"}
+# The unrolled rule's keys before update rules declared their own (advnets <= 0.2.0): train.unroll_* -> train.rule.*
+_OLD_UNROLL_KEYS = {"unroll_steps": "steps", "unroll_lr": "lr", "unroll_optimizer": "optimizer"}
 
 
 def _names_to_mapping(raw: dict[str, Any]) -> dict[str, Any]:
@@ -350,9 +377,12 @@ def _names_to_mapping(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
-    """A config dict in an earlier layout -> today's layout, so that old run folders still load and resume."""
-    raw = _names_to_mapping(raw)
+def upgrade(raw: dict[str, Any], update: str = TrainConfig.update) -> dict[str, Any]:
+    """A config dict in an earlier layout -> today's layout, so that old run folders still load and resume.
+
+    `update` is the rule in force beneath this dict (the defaults', or a saved run's under a YAML file), for a
+    dict that holds old unrolled keys but no `train.update` of its own."""
+    raw = _unroll_keys_into_rule(_names_to_mapping(raw), update)
     old_eval = raw.get("eval")
     if isinstance(old_eval, dict) and ("parzen_every_epochs" in old_eval or _OLD_PARZEN_KEYS.keys() & old_eval):
         new_eval = {k: v for k, v in old_eval.items() if k != "parzen_every_epochs" and k not in _OLD_PARZEN_KEYS}
@@ -379,9 +409,34 @@ def _family_keys_only(model: Any) -> Any:
     return model
 
 
-def upgrade_override(item: str) -> list[str]:
-    """A dotted override in an earlier layout (`eval.parzen_samples=500`) -> today's keys."""
+def _unroll_keys_into_rule(raw: dict[str, Any], update: str) -> dict[str, Any]:
+    """train.unroll_steps, unroll_lr, unroll_optimizer -> train.rule.steps, lr, optimizer when the rule is
+    unrolled; under any other rule they meant nothing (every earlier config saved them), so they are dropped."""
+    train = raw.get("train")
+    if not isinstance(train, dict) or not _OLD_UNROLL_KEYS.keys() & train.keys():
+        return raw
+    train = {k: v for k, v in train.items() if k not in _OLD_UNROLL_KEYS}
+    if train.get("update", update) == "unrolled":
+        old = {new: raw["train"][key] for key, new in _OLD_UNROLL_KEYS.items() if key in raw["train"]}
+        train["rule"] = {**old, **(train.get("rule") or {})}
+    return {**raw, "train": train}
+
+
+def _is_old_unroll_key(item: str) -> bool:
+    key = item.partition("=")[0]
+    return key.startswith("train.") and key.removeprefix("train.") in _OLD_UNROLL_KEYS
+
+
+def upgrade_override(item: str, update: str | None = None) -> list[str]:
+    """A dotted override in an earlier layout (`eval.parzen_samples=500`) -> today's keys.
+
+    `update` is the rule the config ends with: `train.unroll_steps=5` becomes `train.rule.steps=5` under the
+    unrolled rule (or when `update` is None: not known) and nothing under any other, where it meant nothing."""
     key, _, value = item.partition("=")
+    if _is_old_unroll_key(item):
+        if update not in (None, "unrolled"):
+            return []
+        return [f"train.rule.{_OLD_UNROLL_KEYS[key.removeprefix('train.')]}={value}"]
     if key == "eval.parzen_every_epochs":
         return [f"eval.every_epochs={value}", "eval.metrics.parzen={}"] if value.strip() != "0" else [f"eval.every_epochs={value}"]
     if key.startswith("eval.parzen_") and key[len("eval.parzen_") :] in _OLD_PARZEN_KEYS.values():
@@ -400,11 +455,20 @@ def build_config(
         if base is not None:
             merged = OmegaConf.merge(merged, asdict(base) if isinstance(base, RunConfig) else upgrade(base))
         if yaml_path is not None:
-            merged = OmegaConf.merge(merged, upgrade(_read_yaml(yaml_path)))
-        for item in overrides or []:
+            merged = OmegaConf.merge(merged, upgrade(_read_yaml(yaml_path), OmegaConf.select(merged, "train.update")))
+        items = list(overrides or [])
+        for item in items:
             if "=" not in item:
                 raise UserError(f"override {item!r} needs the form key.sub=value, e.g. train.epochs=5")
-            for dotted in upgrade_override(item):
+        final_rule = OmegaConf.select(merged, "train.update")
+        for item in items:
+            if item.partition("=")[0] == "train.update":
+                final_rule = OmegaConf.select(OmegaConf.from_dotlist([item]), "train.update")
+        # Old unrolled keys go last: they set keys of the final rule, whose own override (which restarts
+        # train.rule from the rule's defaults) may come after them.
+        items = [i for i in items if not _is_old_unroll_key(i)] + [i for i in items if _is_old_unroll_key(i)]
+        for item in items:
+            for dotted in upgrade_override(item, final_rule):
                 update = OmegaConf.from_dotlist([dotted])
                 key = dotted.partition("=")[0]
                 value = OmegaConf.select(update, key)
@@ -415,6 +479,10 @@ def build_config(
                     # Another family (`model.discriminator.arch=mlp`) starts from that family's defaults: the
                     # keys the preset gave the old family may mean nothing to the new one.
                     OmegaConf.update(merged, key.rsplit(".", 1)[0], {key.rsplit(".", 1)[1]: value}, merge=False)
+                elif key in _SELECTOR_BESIDE_KEYS and OmegaConf.select(merged, key) != value:
+                    # Another rule (`train.update=unrolled`) starts its section from that rule's defaults, likewise.
+                    merged = OmegaConf.merge(merged, update)
+                    OmegaConf.update(merged, _SELECTOR_BESIDE_KEYS[key], {}, merge=False)
                 else:
                     merged = OmegaConf.merge(merged, update)
         cfg = OmegaConf.to_object(merged)
@@ -439,23 +507,6 @@ def to_yaml(cfg: RunConfig) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 
-def check_choice(key: str, value: str, choices: tuple[str, ...] | list[str]) -> None:
-    if value not in choices:
-        raise UserError(f"{key}={value!r} is not allowed; choose one of: {', '.join(choices)}")
-
-
-def check_positive(key: str, value: float | int, allow_zero: bool = False) -> None:
-    ok = value >= 0 if allow_zero else value > 0
-    if not ok or (isinstance(value, float) and not math.isfinite(value)):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise UserError(f"{key}={value} is impossible; it must be a finite number {bound}")
-
-
-def check_probability(key: str, value: float) -> None:
-    if not 0.0 < value <= 1.0:
-        raise UserError(f"{key}={value} must be a keep-probability in (0, 1]; 1 turns dropout off")
-
-
 def _check_optimizer(prefix: str, opt: OptimizerConfig) -> None:
     check_choice(f"{prefix}.name", opt.name, ("sgd", "adam", "rmsprop"))
     check_positive(f"{prefix}.lr", opt.lr)
@@ -477,15 +528,12 @@ def _check_optimizer(prefix: str, opt: OptimizerConfig) -> None:
 def validate(cfg: RunConfig) -> None:
     """Check the values of the fixed sections that types alone cannot (ranges, choices, consistency); the open
     sections were checked by their entries' options when resolved."""
-    # Imported here for the same reason as the registries: the priors live with the models, the update rules
-    # with the training loop.
-    from advnets.models.noise import NOISE_KINDS
-    from advnets.training.updates import UPDATES
-
     check_choice("model.noise", cfg.model.noise, NOISE_KINDS)
     check_positive("model.z_dim", cfg.model.z_dim)
 
-    UPDATES.get(cfg.train.update).check(cfg.train)
+    # The rule's own keys were checked by its options; its check sees the rest of `train` (d_steps, optimisers).
+    module, registry_name, selector = SELECTED_BESIDE["train.rule"]
+    _registry(module, registry_name).get(_get(cfg, selector)).check(cfg.train)
     check_positive("train.epochs", cfg.train.epochs)
     if cfg.train.max_steps is not None:
         check_positive("train.max_steps", cfg.train.max_steps)

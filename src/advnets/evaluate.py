@@ -2,7 +2,9 @@
 
 `evaluate(G, cfg, name)` loads the reference splits the metric needs (cached by the caller across evaluations),
 samples from G in eval mode with the run's noise prior and eval.seed, and returns the metric's record. Records are
-appended to the run's `eval.jsonl`; `metric_figure` draws one protocol's records per epoch.
+appended to the run's `eval.jsonl` (`eval_record` assembles a line, for training and `advnets eval` alike, whose
+library call is `advnets.runs.evaluate_run`); `metric_figure` draws one protocol's records per epoch;
+`describe_record` says a record in one line (`modes2500 = 4 of 8 modes, 94.0% high quality, reverse KL 0.79`).
 
 A record says which generator it scored (`"generator": "ema"` for the moving average of G's weights, `"raw"` for G
 itself), and a score of the average is stored under the protocol name with `-ema` appended (`parzen10k-ema`), so
@@ -11,6 +13,8 @@ that it is never compared with, or plotted as, a score of G; G's own scores keep
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,9 +26,12 @@ from advnets.data import DataSet, load_data
 from advnets.data.dataset import Kind
 from advnets.io import append_jsonl, read_jsonl
 from advnets.metrics import METRICS, Metric, MetricInputs
+from advnets.metrics.modes import describe_modes
+from advnets.metrics.moments import describe_moments
+from advnets.metrics.parzen import describe_parzen
 from advnets.models.sampling import generate
+from advnets.runs.run_dir import RunDir
 
-EVALS = "eval.jsonl"
 EMA_SUFFIX = "-ema"
 
 
@@ -74,16 +81,27 @@ def evaluate(
     return {**record, "name": scored_name(record["name"], ema=ema), "generator": "ema" if ema else "raw"}
 
 
-def append_eval(run_dir: Path, record: dict[str, Any]) -> None:
-    append_jsonl(run_dir / EVALS, record)
+def eval_record(
+    step: int, epoch: int, result: dict[str, Any], *, checkpoint: str | None = None
+) -> dict[str, Any]:
+    """One eval.jsonl line: where in training G was (`step`, `epoch`), the checkpoint it came from (only for a
+    checkpoint scored after training, by `advnets eval`: "latest" or the path given) and the metric's record."""
+    where: dict[str, Any] = {"step": step, "epoch": epoch}
+    if checkpoint is not None:
+        where["checkpoint"] = checkpoint
+    return {**where, **result}
+
+
+def append_eval(run_dir: Path | RunDir, record: dict[str, Any]) -> None:
+    append_jsonl(RunDir(run_dir).eval_path, record)
 
 
 def read_evals(
-    run_dir: Path, name: str | None = None, *, training_only: bool = False
+    run_dir: Path | RunDir, name: str | None = None, *, training_only: bool = False
 ) -> list[dict[str, Any]]:
     """The run's eval.jsonl records, of protocol `name` if given; `training_only` keeps those written during
     training, dropping `advnets eval` ones (which name the checkpoint they scored)."""
-    path = run_dir / EVALS
+    path = RunDir(run_dir).eval_path
     records = read_jsonl(path) if path.exists() else []
     return [
         r
@@ -92,10 +110,26 @@ def read_evals(
     ]
 
 
-def metric_figure(run_dir: Path, cfg: RunConfig, metric_name: str, protocol: str) -> Path:
+def last_evals(run_dir: Path | RunDir) -> list[dict[str, Any]]:
+    """The last evaluation of every protocol scored during training, in the order the protocols first appear."""
+    last: dict[str, dict[str, Any]] = {}
+    for record in read_evals(run_dir, training_only=True):
+        earlier = last.get(record["name"])
+        if earlier is None or record["epoch"] >= earlier["epoch"]:
+            last[record["name"]] = record
+    return list(last.values())
+
+
+def metric_figure_path(run_dir: Path | RunDir, metric_name: str, protocol: str) -> Path:
+    """Where `protocol`'s figure goes: RUN/<metric>.png for the protocol evaluated during training,
+    RUN/<protocol>.png for another (so a one-off evaluation never replaces the training curve)."""
+    during_training = bool(read_evals(run_dir, protocol, training_only=True))
+    return RunDir(run_dir).figure(metric_name if during_training else safe_file_name(protocol))
+
+
+def metric_figure(run_dir: Path | RunDir, cfg: RunConfig, metric_name: str, protocol: str) -> Path:
     """Every record of `protocol` per epoch, training-time evaluations as one line and `advnets eval` scores of
-    named checkpoints as another: `<metric>.png` for the protocol evaluated during training, `<protocol>.png`
-    for another (so a one-off evaluation never replaces the training curve)."""
+    named checkpoints as another, to `metric_figure_path`."""
     from advnets.reporting.figures import plot_metric_curve
 
     metric = METRICS.get(metric_name)
@@ -103,8 +137,7 @@ def metric_figure(run_dir: Path, cfg: RunConfig, metric_name: str, protocol: str
         {**r, "series": "advnets eval" if "checkpoint" in r else "during training"}
         for r in read_evals(run_dir, protocol)
     ]
-    during_training = any(r["series"] == "during training" for r in records)
-    path = run_dir / (f"{metric_name}.png" if during_training else f"{safe_file_name(protocol)}.png")
+    path = metric_figure_path(run_dir, metric_name, protocol)
     plot_metric_curve(
         records,
         metric.value_key,
@@ -132,4 +165,52 @@ def checkpoint_kind(state: dict[str, Any], cfg: RunConfig) -> tuple[tuple[int, .
     return shape, (ImageKind(cfg.data.pixel_range) if kind == "image" else VectorKind())
 
 
-__all__ = ["EVALS", "append_eval", "evaluate", "metric_options", "read_evals", "reference_data", "scored_name"]
+# ---------------------------------------------------------------------------------------- records in words
+# metric name -> a record in one line. A metric without an entry (one registered from outside) gets
+# `name = value ± err, key value` from its Metric fields.
+DESCRIPTIONS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "parzen": describe_parzen,
+    "modes": describe_modes,
+    "moments": describe_moments,
+}
+# metric name -> record keys TensorBoard shows beside the value (eval/<protocol>/<key>); default: shown_keys.
+TENSORBOARD_KEYS: dict[str, tuple[str, ...]] = {
+    "parzen": ("se",),
+    "modes": ("high_quality", "reverse_kl"),
+    "moments": ("variance",),
+}
+
+
+def describe_record(record: dict[str, Any]) -> str:
+    """An eval.jsonl record in one line, e.g. `modes2500 = 4 of 8 modes, 94.0% high quality, reverse KL 0.79`."""
+    describe = DESCRIPTIONS.get(record.get("metric", ""))
+    if describe is not None:
+        return describe(record)
+    metric = METRICS.get(record["metric"])
+    value = record[metric.value_key]
+    err = f" ± {record[metric.err_key]:.4g}" if metric.err_key and metric.err_key in record else ""
+    shown = "".join(f", {key} {record[key]:.4g}" for key in metric.shown_keys if key in record)
+    return f"{record['name']} = {value:.4g}{err}{shown}"
+
+
+def record_scalars(record: dict[str, Any]) -> dict[str, float]:
+    """A record's numbers for TensorBoard: "" -> the metric's value, then a few more keys by name."""
+    metric = METRICS.get(record["metric"])
+    keys = TENSORBOARD_KEYS.get(record["metric"], metric.shown_keys)
+    scalars = {"": record[metric.value_key], **{k: record[k] for k in keys if k in record}}
+    return {k: float(v) for k, v in scalars.items() if isinstance(v, (int, float)) and not math.isnan(v)}
+
+
+__all__ = [
+    "append_eval",
+    "describe_record",
+    "eval_record",
+    "evaluate",
+    "last_evals",
+    "metric_figure",
+    "metric_figure_path",
+    "metric_options",
+    "read_evals",
+    "reference_data",
+    "scored_name",
+]

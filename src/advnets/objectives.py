@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from advnets.errors import UserError
+from advnets.models.players import features
 from advnets.registry import Registry
 
 
@@ -26,6 +28,8 @@ class GInputs:
     fake: torch.Tensor  # [M, *shape], G's batch as D saw it (gradients flow to G)
     fake_logits: torch.Tensor  # [M]
     step: int
+    real_labels: torch.Tensor | None = None  # [N] for labelled data, else None
+    fake_labels: torch.Tensor | None = None  # [M], the classes G was asked for
 
 
 @dataclass(frozen=True)
@@ -50,22 +54,28 @@ class FeatureMatchingOptions:
     keep_adversarial: bool = False  # false: G minimises this term alone, as in the paper; true: added to G's loss
 
 
-def feature_matching(D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """‖E f(x) − E f(G(z))‖₂² with f = D.features (the real side carries no gradient)."""
-    features = getattr(D, "features", None)
-    if features is None:
-        from advnets.errors import UserError
-
+def feature_matching(
+    D: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    real_labels: torch.Tensor | None = None,
+    fake_labels: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """‖E f(x) − E f(G(z))‖₂² with f = D.features (the real side carries no gradient; labels reach a conditional
+    D's features)."""
+    with torch.no_grad():
+        real_features = features(D, real, real_labels)
+    fake_features = features(D, fake, fake_labels)
+    if real_features is None or fake_features is None:
         raise UserError(
             f"g_objectives.feature_matching needs a discriminator with features(x); {type(D).__name__} has none"
         )
-    with torch.no_grad():
-        real_mean = features(real).mean(0)
-    return (features(fake).mean(0) - real_mean).square().sum()
+    return (fake_features.mean(0) - real_features.mean(0)).square().sum()
 
 
 G_OBJECTIVES.register("feature_matching", options=FeatureMatchingOptions)(
     lambda o: GObjective(
-        term=lambda i: o.weight * feature_matching(i.D, i.real, i.fake), keep_adversarial=o.keep_adversarial
+        term=lambda i: o.weight * feature_matching(i.D, i.real, i.fake, i.real_labels, i.fake_labels),
+        keep_adversarial=o.keep_adversarial,
     )
 )

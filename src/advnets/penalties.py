@@ -17,7 +17,9 @@ import torch
 from torch import nn
 
 from advnets.config import check_positive
+from advnets.models.players import discriminate
 from advnets.models.set_discriminator import examples_per_logit
+from advnets.randomness import uniform
 from advnets.registry import Registry
 
 
@@ -31,6 +33,12 @@ class PenaltyInputs:
     real_logits: torch.Tensor  # [N]
     fake_logits: torch.Tensor  # [M]
     step: int  # G updates completed before this iteration
+    real_labels: torch.Tensor | None = None  # [N] for labelled data, else None
+    fake_labels: torch.Tensor | None = None  # [M], the classes G was asked for
+
+    def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """D's logits for x, with labels for a conditional D (advnets.models.players)."""
+        return discriminate(self.D, x, labels)
 
 
 @dataclass(frozen=True)
@@ -48,13 +56,13 @@ def build_penalties(options: dict[str, Any]) -> dict[str, Penalty]:
 
 
 # ------------------------------------------------------------------------------------------------ members
-def input_gradients(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def input_gradients(D: nn.Module, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """∇ₓ Σ D(x) per logit, flattened [L, d], kept in the graph (create_graph) so a penalty on it trains D.
 
     A per-example D gives one row per example (L = N); a set discriminator one row per set, the gradient w.r.t.
     all of the set's samples (L = N / set_size), so the norms below are those of D's own input."""
     x = x.detach().requires_grad_(True)
-    logits = D(x)  # [L]
+    logits = discriminate(D, x, labels)  # [L]
     (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
     return grad.reshape(len(logits), -1)
 
@@ -70,18 +78,25 @@ class GradientPenaltyOptions:
         check_positive(f"{prefix}.weight", self.weight)
 
 
-def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, target: float = 1.0) -> torch.Tensor:
+def gradient_penalty(
+    D: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    target: float = 1.0,
+    labels: torch.Tensor | None = None,
+) -> torch.Tensor:
     """E[(‖∇D(x̂)‖₂ − target)²] at x̂ = ε·x + (1 − ε)·G(z), ε ~ U(0, 1) drawn once per *example* (one scalar per
     row, broadcast over its pixels), never per pixel: a per-pixel ε leaves the segment between x and G(z). For a
-    set discriminator "example" is a set: one ε per set of set_size rows."""
+    set discriminator "example" is a set: one ε per set of set_size rows. A conditional D judges the interpolates
+    with the real examples' labels [N]; ε comes from the run's generator (advnets.randomness)."""
     n = min(len(real), len(fake))
     real, fake = real[:n].detach(), fake[:n].detach()
     # One ε per input of D: per example, or per set for a set discriminator (the set moves along its segment).
     group = examples_per_logit(D)
-    eps = torch.rand(n // group, *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)  # [N/group, 1, ...]
+    eps = uniform((n // group, *([1] * (real.dim() - 1))), like=real)  # [N/group, 1, ...]
     eps = eps.repeat_interleave(group, dim=0)  # [N, 1, ...]
     mixed = eps * real + (1.0 - eps) * fake
-    norms = input_gradients(D, mixed).norm(dim=1)
+    norms = input_gradients(D, mixed, labels[:n] if labels is not None else None).norm(dim=1)
     return (norms - target).square().mean()
 
 
@@ -95,9 +110,9 @@ class R1Options:
         check_positive(f"{prefix}.weight", self.weight)
 
 
-def r1_penalty(D: nn.Module, real: torch.Tensor) -> torch.Tensor:
-    """E‖∇D(x)‖² over real examples x."""
-    return input_gradients(D, real).square().sum(1).mean()
+def r1_penalty(D: nn.Module, real: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """E‖∇D(x)‖² over real examples x (with their labels for a conditional D)."""
+    return input_gradients(D, real, labels).square().sum(1).mean()
 
 
 @dataclass
@@ -134,10 +149,10 @@ def clip_weights_(D: nn.Module, c: float) -> None:
 
 
 PENALTIES.register("gradient_penalty", options=GradientPenaltyOptions)(
-    lambda o: Penalty(term=lambda i: o.weight * gradient_penalty(i.D, i.real, i.fake, o.target))
+    lambda o: Penalty(term=lambda i: o.weight * gradient_penalty(i.D, i.real, i.fake, o.target, i.real_labels))
 )
 PENALTIES.register("r1", options=R1Options)(
-    lambda o: Penalty(term=lambda i: 0.5 * o.weight * r1_penalty(i.D, i.real))
+    lambda o: Penalty(term=lambda i: 0.5 * o.weight * r1_penalty(i.D, i.real, i.real_labels))
 )
 PENALTIES.register("weight_l2", options=WeightL2Options)(
     lambda o: Penalty(term=lambda i: o.weight * weight_l2(i.D))

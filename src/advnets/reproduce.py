@@ -36,7 +36,7 @@ from advnets.metrics.parzen import parzen_score
 from advnets.reporting.figures import plot_metric_curve
 from advnets.runs.lock import run_lock
 from advnets.runs.run_dir import is_run_dir
-from advnets.studies import STUDIES, Row, run_all, run_study, select_rows
+from advnets.studies import RESULTS, RESULTS_JSON, STUDIES, Row, run_all, run_study, select_rows
 
 # Goodfellow et al. (2014), Table 1, MNIST column (Parzen log-likelihood, nats, mean ± SE).
 PAPER_TABLE = [
@@ -53,6 +53,12 @@ PAPER_MNIST_ROWS = (
     Row("fast", "advnets mnist-fast (the paper's nets, trained otherwise)", "mnist-fast"),
 )
 TARGETS = {"paper-mnist": PAPER_MNIST_ROWS}
+PARZEN_FIGURE = "parzen.png"  # paper-mnist: the Parzen curves of every run, beside the table
+
+
+def written_files(target: str, out: Path) -> list[Path]:
+    """The table, its JSON and (paper-mnist) the Parzen curves of every run, as `reproduce(target, out)` writes them."""
+    return [out / RESULTS, out / RESULTS_JSON, *([out / PARZEN_FIGURE] if target in TARGETS else [])]
 
 
 def seed_config(row: Row, seed: int, epochs: int | None, eval_every: int, extra: list[str]) -> RunConfig:
@@ -195,13 +201,13 @@ def summarise(out: Path, rows: list[Row], names: dict[str, str], seeds: int, bas
             + ", ".join(f"`{r.name}` ({' '.join((r.preset, *r.overrides))})" for r in rows)
             + ".\n\n"
         )
-    write_text(out / "RESULTS.md", "# paper-mnist reproduction\n\n" + protocol + table)
-    write_text(out / "results.json", json.dumps({"rows": rows_json, "baselines": base}, indent=2) + "\n")
+    write_text(out / RESULTS, "# paper-mnist reproduction\n\n" + protocol + table)
+    write_text(out / RESULTS_JSON, json.dumps({"rows": rows_json, "baselines": base}, indent=2) + "\n")
     if curves:
         plot_metric_curve(
             curves,
             "mean",
-            out / "parzen.png",
+            out / PARZEN_FIGURE,
             x="epoch",
             err_key="se",
             ylabel="Parzen log-likelihood (nats)",

@@ -35,11 +35,14 @@ from advnets.errors import UserError
 from advnets.evaluate import metric_options, read_evals, reference_data, scored_name
 from advnets.io import write_text
 from advnets.metrics import METRICS
-from advnets.runs.checkpoint import LATEST, latest_checkpoint, load_checkpoint
+from advnets.runs.checkpoint import load_checkpoint
 from advnets.runs.lock import run_lock
-from advnets.runs.run_dir import is_run_dir, load_run_config
+from advnets.runs.run_dir import RunDir, is_run_dir, load_run_config
 from advnets.runs.session import resume, train
 from advnets.training.trainer import RESUMABLE_CHANGES, RESUMABLE_PREFIXES, changed_keys
+
+# The table a study (and paper-mnist) writes at the top of its folder, as markdown and as JSON.
+RESULTS, RESULTS_JSON = "RESULTS.md", "results.json"
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -49,7 +52,7 @@ def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
     progress = [] if not quiet else ["log.progress=false"]
     if is_run_dir(run_dir):
         check_same_run(run_dir, cfg)
-    if is_run_dir(run_dir) and not (run_dir / "checkpoints" / LATEST).is_file():
+    if is_run_dir(run_dir) and not RunDir(run_dir).has_checkpoint():
         if epochs_done(run_dir) >= cfg.train.epochs:
             return  # finished, its checkpoints not kept (a committed reproduction): its records stand
         # Stopped before its first checkpoint: nothing to resume. Keep it aside (never delete) and start over.
@@ -62,7 +65,7 @@ def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         _, status = train(cfg if not quiet else replace(cfg, log=replace(cfg.log, progress=False)), run_dir)
     else:
-        state = load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))
+        state = load_checkpoint(RunDir(run_dir).latest_checkpoint())
         if state["cursor"]["epoch"] >= cfg.train.epochs:
             return
         status = resume(run_dir, [f"train.epochs={cfg.train.epochs}", *progress])
@@ -88,7 +91,7 @@ def check_same_run(run_dir: Path, cfg: RunConfig) -> None:
 def epochs_done(run_dir: Path) -> float:
     """The last logged epoch of a run (0 before its first log line)."""
     try:
-        with open(run_dir / "metrics.jsonl", "rb") as f:
+        with open(RunDir(run_dir).metrics_path, "rb") as f:
             f.seek(max(0, f.seek(0, 2) - 4096))
             lines = f.read().decode(errors="replace").splitlines()
         return float(json.loads(lines[-1])["epoch"]) if lines else 0.0
@@ -403,7 +406,7 @@ def summarise_study(
         f"`advnets reproduce {target} --seeds {seeds}` trains whatever is missing (unfinished runs resume, finished "
         f"ones are kept).\n\n{table}"
     )
-    write_text(out / "RESULTS.md", text)
+    write_text(out / RESULTS, text)
     results = {
         "study": target,
         "metric": study.metric,
@@ -412,5 +415,5 @@ def summarise_study(
         "rows": rows_json,
         "published": [{"label": p.label, **p.values} for p in study.published],
     }
-    write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    write_text(out / RESULTS_JSON, json.dumps(results, indent=2) + "\n")
     return table

@@ -38,7 +38,7 @@ def remedy_rows(preset: str, noise_std: float, steps: int) -> tuple[Row, ...]:
         ),
         Row("ema", "EMA of G (0.999)", preset, ("train.ema_decay=0.999",)),
         Row("simultaneous", "simultaneous update (PacGAN's code)", preset, ("train.update=simultaneous",)),
-        Row("unrolled", "unrolled GAN (K = 5)", preset, ("train.update=unrolled", "train.unroll_steps=5")),
+        Row("unrolled", "unrolled GAN (K = 5)", preset, ("train.update=unrolled", "train.rule.steps=5")),
         # Few, small kernels: on ring-8, seed 0, B = 20 let D win outright (0 of 8 modes).
         Row(
             "minibatch",

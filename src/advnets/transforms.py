@@ -2,7 +2,8 @@
 
 `transforms.NAME.key=value` switches an entry on (instance noise is the classic member: Gaussian noise on every
 input D sees, its std annealed to zero). An entry is a builder `options -> Transform`, and a Transform maps
-(x [N, *shape], step) to the batch D sees; `step` (G updates completed) lets it anneal. Empty by default: D sees
+(x [N, *shape], step) to the batch D sees; `step` (G updates completed) lets it anneal. Random draws come from
+the run's generator (advnets.randomness.current_generator). Empty by default: D sees
 the data as it is. Several transforms apply in config order.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from advnets.config import check_positive
+from advnets.randomness import normal_like
 from advnets.registry import Registry
 
 Transform = Callable[[torch.Tensor, int], torch.Tensor]
@@ -58,7 +60,7 @@ def instance_noise(options: InstanceNoiseOptions) -> Transform:
     def add_noise(x: torch.Tensor, step: int) -> torch.Tensor:
         std = noise_std_at(options, step)
         # Annealed to zero: D sees the data itself (and no RNG is consumed).
-        return x + std * torch.randn_like(x) if std > 0 else x
+        return x + std * normal_like(x) if std > 0 else x
 
     return add_noise
 

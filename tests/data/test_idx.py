@@ -3,12 +3,16 @@ import hashlib
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pooch
 import pytest
+import requests
 import torch
 from torch.testing import assert_close
+from urllib3.connection import HTTPSConnection
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from advnets.data import ImageDataOptions as DataConfig
 from advnets.data import idx, load_images
@@ -243,8 +247,60 @@ def test_all_mirrors_failing_is_one_user_error(tiny_mnist, tmp_path):
     with pytest.raises(UserError) as err:  # the fixture's pooch.retrieve always fails
         load_images(DataConfig(name="mnist", root=str(tmp_path), download=True))
     message = str(err.value)
-    assert "train-images-idx3-ubyte.gz" in message and "downloading failed" in message
-    assert all(f"{m}train-images-idx3-ubyte.gz" in message for m in idx.MNIST.mirrors)
+    assert "train-images-idx3-ubyte.gz" in message and "failed: " in message
+    assert all(urlsplit(m).hostname in message for m in idx.MNIST.mirrors)
+
+
+def refused(url, *args, **kwargs):
+    """What requests raises without a network: urllib3's errors nested in its own, in one long line."""
+    host = urlsplit(url).hostname
+    reason = NewConnectionError(
+        HTTPSConnection(host), "Failed to establish a new connection: [Errno 111] Connection refused"
+    )
+    raise requests.exceptions.ConnectionError(MaxRetryError(None, urlsplit(url).path, reason=reason))
+
+
+def test_no_data_and_no_network_says_what_is_missing_where_it_looked_why_and_what_to_do(
+    tiny_mnist, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(pooch, "retrieve", refused)
+    monkeypatch.setenv("ADVNETS_DATA", str(tmp_path / "env"))
+    write_files(tmp_path / "root", contents={k: v for k, v in RAW.items() if k.startswith("t10k")})
+    with pytest.raises(UserError) as err:
+        load_images(DataConfig(name="mnist", root=str(tmp_path / "root"), download=True))
+    message = str(err.value)
+    # Where, in the order searched.
+    folders = [tmp_path / "root", tmp_path / "root" / "mnist", tmp_path / "env", tmp_path / "env" / "mnist"]
+    looked_in = f"{', '.join(map(str, folders))}, {idx.cache_folder('mnist')}"
+    assert f"looked in, in order: {looked_in};" in message
+    # One line, short but for the folders (the error it replaces had ~900 characters of urllib3's).
+    assert "\n" not in message and len(message) - len(looked_in) < 450
+    # Which files: the missing ones only (the t10k pair is in place).
+    assert "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz (gzipped or not)" in message
+    assert "t10k" not in message
+    # Why, in a few words, from both mirrors.
+    hosts = " and ".join(urlsplit(m).hostname for m in idx.MNIST.mirrors)
+    assert f"downloading from {hosts} failed: no network (connection refused);" in message
+    assert "Max retries" not in message and "HTTPSConnection" not in message
+    # What to do.
+    assert "data.root=FOLDER (or $ADVNETS_DATA)" in message and "docs/data.md" in message
+
+
+@pytest.mark.parametrize(
+    "error,cause",
+    [
+        (
+            OSError("[Errno -3] Temporary failure in name resolution"),
+            "no network (the server's name could not",
+        ),
+        (requests.exceptions.HTTPError("404 Client Error: Not Found for url: https://x/y.gz"), "HTTP 404"),
+        (ValueError("SHA256 hash of downloaded file (abc) does not match the known hash"), "checksum"),
+        (requests.exceptions.ConnectTimeout("Connection to x timed out"), "timed out"),
+        (OSError("something else entirely"), "OSError: something else entirely"),
+    ],
+)
+def test_download_causes_in_a_few_words(error, cause):
+    assert cause in idx.download_cause(error)
 
 
 def test_real_sources_pin_every_file():

@@ -8,14 +8,14 @@ from advnets.config import build_config
 from advnets.data import VectorKind
 from advnets.errors import UserError
 from advnets.models import DISCRIMINATORS, GENERATORS, ModelSpec, build_generator
-from advnets.models.layers import Maxout
+from advnets.models.layers import Dropout, Maxout
 from advnets.models.mlp import MaxoutDiscriminator, MLPDiscriminator, MLPGenerator
 from tests.models.helpers import MNIST, PAPER_G, discriminator, generator, model_config
 
 
 def describe(module: nn.Module) -> tuple:
     """A comparable summary of one layer."""
-    if isinstance(module, nn.Dropout):
+    if isinstance(module, (nn.Dropout, Dropout)):
         return ("Dropout", round(module.p, 12))
     if isinstance(module, Maxout):
         return ("Maxout", module.in_features, module.units, module.pieces)
@@ -75,7 +75,7 @@ def test_paper_generator_layers_and_no_dropout():
         ("Sigmoid",),
     ]
     assert G.output_layer is list(G.modules())[-2]
-    assert not any(isinstance(m, nn.Dropout) for m in G.modules())
+    assert not any(isinstance(m, (nn.Dropout, Dropout)) for m in G.modules())
 
 
 def test_dropout_scaling_in_train_mode():

@@ -257,6 +257,27 @@ def test_plot_metric_curve_minimal(tmp_path):
     assert _png_size_and_colours(path)[0] == (840, 540)
 
 
+def test_a_one_point_metric_curve_has_a_unit_axis_either_side_and_its_value_written(tmp_path, monkeypatch):
+    drawn = []
+    original = figures._save_figure
+
+    def keep(fig, path):
+        ax = fig.axes[0]
+        drawn.append((ax.get_xlim(), list(ax.get_xticks()), [t.get_text() for t in ax.texts]))
+        original(fig, path)
+
+    monkeypatch.setattr(figures, "_save_figure", keep)
+    record = {"epoch": 1, "mean": 212.71, "se": 1.52}
+    plot_metric_curve([record], "mean", tmp_path / "one.png", err_key="se", reference={"paper (225)": 225.0})
+    (xlim, ticks, texts) = drawn[0]
+    assert xlim == (0.0, 2.0)  # matplotlib alone gives 0.945 to 1.055
+    assert all(float(t).is_integer() for t in ticks) and 1.0 in ticks
+    assert texts == ["212.7 ± 1.52"]
+    # Two points: matplotlib's own axis, and no value written.
+    plot_metric_curve([record, {**record, "epoch": 3}], "mean", tmp_path / "two.png")
+    assert drawn[1][0] != (0.0, 2.0) and drawn[1][2] == []
+
+
 def test_plot_metric_curve_without_the_key_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="'mean'"):
         plot_metric_curve([{"epoch": 1, "d_loss": 0.5}], "mean", tmp_path / "c.png")

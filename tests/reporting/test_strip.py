@@ -4,7 +4,8 @@ import pytest
 from PIL import Image
 
 from advnets.errors import UserError
-from advnets.reporting.strip import pick_evenly, plot_strip, sample_pictures, write_strip
+from advnets.reporting.strip import pick_evenly, plot_strip, write_strip
+from advnets.runs.run_dir import RunDir
 
 RECORDS = [
     {"step": 10, "diversity": 0.9, "nn_diversity": 0.8, "mode_jump": 0.1},
@@ -23,8 +24,8 @@ def grids(folder, steps, size=(40, 40)):
 
 def test_sample_pictures_are_the_step_grids_in_step_order(tmp_path):
     grids(tmp_path / "samples", [20, 0, 10000000, 5])
-    assert [step for step, _ in sample_pictures(tmp_path / "samples")] == [0, 5, 20, 10000000]
-    assert sample_pictures(tmp_path / "missing") == []
+    assert [step for step, _ in RunDir(tmp_path).sample_pictures()] == [0, 5, 20, 10000000]
+    assert RunDir(tmp_path / "missing").sample_pictures() == []
 
 
 def test_pick_evenly_keeps_one_stride_the_first_and_the_last():
@@ -41,16 +42,17 @@ def test_pick_evenly_keeps_one_stride_the_first_and_the_last():
 
 def test_the_strip_is_one_column_per_picture_over_the_curves(tmp_path):
     grids(tmp_path / "samples", [0, 10, 20, 30, 40])
-    assert write_strip(tmp_path / "samples", RECORDS, tmp_path / "strip.png", title="t")
+    pictures = RunDir(tmp_path).sample_pictures()
+    assert write_strip(pictures, RECORDS, tmp_path / "strip.png", title="t")
     with Image.open(tmp_path / "strip.png") as strip:  # 5 columns of 1.6 in; 1.95 + 2.6 in high; 120 dpi
         assert strip.size == (960, 546)
-    assert write_strip(tmp_path / "samples", RECORDS, tmp_path / "three.png", max_pictures=3)
+    assert write_strip(pictures, RECORDS, tmp_path / "three.png", max_pictures=3)
     with Image.open(tmp_path / "three.png") as strip:  # 3 pictures (0, 20, 40): the 4-column minimum width
         assert strip.size == (768, 546)
 
 
 def test_no_pictures_no_strip(tmp_path):
-    assert not write_strip(tmp_path / "samples", RECORDS, tmp_path / "strip.png")
+    assert not write_strip(RunDir(tmp_path).sample_pictures(), RECORDS, tmp_path / "strip.png")
     assert not (tmp_path / "strip.png").exists()
     with pytest.raises(UserError, match="no sample pictures"):
         plot_strip([], RECORDS, tmp_path / "strip.png")

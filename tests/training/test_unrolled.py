@@ -1,5 +1,6 @@
-"""Unrolled GAN: K = 0 is the plain G update, the unrolled gradient matches finite differences, and the `adam`
-unroll rule is D's own Adam step."""
+"""Unrolled GAN: K = 0 is the plain G update, the unrolled gradient matches finite differences, the `adam`
+unroll rule is D's own Adam step, and the rule's keys (train.rule.*, formerly train.unroll_*) are checked and
+upgraded."""
 
 import copy
 
@@ -8,12 +9,12 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from advnets.config import build_config
+from advnets.config import build_config, to_dict
 from advnets.errors import UserError
 from advnets.losses import build_loss
 from advnets.training.optim import ClassicalSGD
-from advnets.training.parts import Parts
-from advnets.training.trainer import Trainer
+from advnets.training.parts import Batch, Parts
+from advnets.training.trainer import Trainer, check_resumable
 from advnets.training.unrolled import Unroll, adam_rule, unrolled_g_loss
 from tests.conftest import tiny_config
 
@@ -56,7 +57,7 @@ def test_unrolled_gradient_matches_finite_differences(optimizer):
     lr = 0.5 if optimizer == "sgd" else 0.05
 
     def loss_at() -> torch.Tensor:
-        return unrolled_g_loss(parts, z, real, 0, Unroll(3, lr, optimizer))[0]
+        return unrolled_g_loss(parts, Batch(real, None, z, None), 0, Unroll(3, lr, optimizer))[0]
 
     params = list(parts.G.parameters())
     grads = torch.autograd.grad(loss_at(), params)
@@ -75,7 +76,7 @@ def test_unrolled_gradient_matches_finite_differences(optimizer):
             numeric.view(-1)[i] = (up - down) / (2 * h)
         assert_close(g, numeric, rtol=1e-5, atol=1e-7)
     # Unrolling changes the gradient: it is not the plain one (D held fixed).
-    plain = torch.autograd.grad(unrolled_g_loss(parts, z, real, 0, Unroll(0, lr))[0], params)
+    plain = torch.autograd.grad(unrolled_g_loss(parts, Batch(real, None, z, None), 0, Unroll(0, lr))[0], params)
     assert any(not torch.allclose(a, b) for a, b in zip(grads, plain))
     # D's own weights and optimiser state are untouched by the unrolling.
     before = copy.deepcopy(parts.D.state_dict())
@@ -120,7 +121,7 @@ def run(*overrides, steps=3):
 
 def test_zero_unrolled_steps_is_exactly_the_alternating_update():
     plain, plain_losses = run("train.update=alternating", "train.d_steps=2")
-    unrolled, unrolled_losses = run("train.update=unrolled", "train.d_steps=2", "train.unroll_steps=0")
+    unrolled, unrolled_losses = run("train.update=unrolled", "train.d_steps=2", "train.rule.steps=0")
     assert plain_losses == unrolled_losses
     for p, q in zip(plain.G.parameters(), unrolled.G.parameters()):
         assert torch.equal(p, q)
@@ -128,12 +129,12 @@ def test_zero_unrolled_steps_is_exactly_the_alternating_update():
 
 def test_unrolled_training_runs_and_differs_from_plain():
     plain, _ = run("train.update=alternating", "train.d_optimizer.name=adam", steps=2)
-    by_sgd, sgd_losses = run("train.update=unrolled", "train.unroll_steps=3", "train.d_optimizer.name=adam", steps=2)
+    by_sgd, sgd_losses = run("train.update=unrolled", "train.rule.steps=3", "train.d_optimizer.name=adam", steps=2)
     by_adam, adam_losses = run(
         "train.update=unrolled",
-        "train.unroll_steps=3",
+        "train.rule.steps=3",
         "train.d_optimizer.name=adam",
-        "train.unroll_optimizer=adam",
+        "train.rule.optimizer=adam",
         steps=2,
     )
     assert all(torch.isfinite(torch.tensor(pair)).all() for pair in sgd_losses + adam_losses)
@@ -145,15 +146,42 @@ def test_unrolled_training_runs_and_differs_from_plain():
 @pytest.mark.parametrize(
     "overrides, match",
     [
-        (["train.unroll_steps=-1"], "train.unroll_steps"),
-        (["train.unroll_lr=0"], "train.unroll_lr"),
-        (["train.unroll_optimizer=rmsprop"], r"train.unroll_optimizer='rmsprop' is not one of: sgd, adam"),
+        (["train.rule.steps=-1"], r"train.rule.steps=-1 must be >= 0 \(0 is the plain G update\)"),
+        (["train.rule.lr=0"], "train.rule.lr=0.0 must be a finite number > 0, or null"),
+        (["train.rule.lr=inf"], "train.rule.lr=inf must be a finite number > 0"),
+        (["train.rule.optimizer=rmsprop"], r"train.rule.optimizer='rmsprop' is not one of: sgd, adam"),
         (
-            ["train.unroll_optimizer=adam", "train.d_optimizer.name=sgd"],
-            "unrolls D's Adam update, but train.d_optimizer.name is sgd; set train.d_optimizer.name=adam",
+            ["train.rule.optimizer=adam", "train.d_optimizer.name=sgd"],
+            "train.rule.optimizer=adam unrolls D's Adam update, but train.d_optimizer.name is sgd; set "
+            "train.d_optimizer.name=adam",
         ),
+        # the old spelling is upgraded, so it is checked as the new one
+        (["train.unroll_steps=-1"], "train.rule.steps=-1 must be >= 0"),
     ],
 )
 def test_bad_unroll_settings(overrides, match):
     with pytest.raises(UserError, match=match):
         build_config(overrides=["train.update=unrolled", *overrides])
+
+
+def old_layout(saved: dict) -> dict:
+    """A config dict as advnets <= 0.2.0 saved it: the unrolled keys as train.unroll_*, under every rule."""
+    train = {k: v for k, v in saved["train"].items() if k != "rule"}
+    rule = {"steps": 5, "lr": None, "optimizer": "sgd", **saved["train"]["rule"]}
+    train |= {f"unroll_{key}": value for key, value in rule.items()}
+    return {**saved, "train": train}
+
+
+@pytest.mark.parametrize("update", ["unrolled", "alternating"])
+def test_a_run_saved_with_the_old_unroll_keys_resumes(update):
+    # `advnets resume` compares the checkpoint's saved dict with the config it goes on with.
+    extra = ["train.rule.steps=2", "train.rule.lr=0.05"] if update == "unrolled" else []
+    cfg = build_config(overrides=[f"train.update={update}", *extra])
+    saved = old_layout(to_dict(cfg))
+    assert "rule" not in saved["train"] and saved["train"]["unroll_steps"] == (2 if extra else 5)
+    resumed = build_config(base=saved, overrides=["train.epochs=3"])
+    assert resumed.train.rule == cfg.train.rule
+    check_resumable(saved, resumed)  # only the schedule's length changed
+    if update == "unrolled":
+        with pytest.raises(UserError, match=r"cannot resume: train\.rule\.steps changed"):
+            check_resumable(saved, build_config(base=saved, overrides=["train.unroll_steps=4"]))

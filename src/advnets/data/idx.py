@@ -21,10 +21,12 @@ import functools
 import gzip
 import hashlib
 import os
+import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pooch  # type: ignore[import-untyped]
@@ -188,12 +190,15 @@ def find_file(file: IdxFile, folders: list[Path]) -> Path | None:
     return None
 
 
-def download(source: IdxSource, file: IdxFile) -> tuple[Path | None, list[str]]:
-    """Fetch the official .gz into the cache, trying each mirror: (path or None, a line per failed mirror)."""
+def download(source: IdxSource, file: IdxFile) -> tuple[Path | None, list[tuple[str, str]]]:
+    """Fetch the official .gz into the cache, trying each mirror: (path or None, (host, cause) per failed mirror)."""
     failures = []
     known_hash = f"sha256:{file.gz_sha256}" if file.gz_sha256 else None
+    logger = pooch.get_logger()
+    level = logger.level
     for mirror in source.mirrors:
         url = f"{mirror}{file.name}.gz"
+        logger.setLevel("WARNING")  # no "Downloading data from ..." line: a failure is one message, below
         try:
             # pooch downloads to a temporary file and moves it into place only once the hash matches, so a
             # failed or interrupted download leaves nothing behind.
@@ -205,33 +210,91 @@ def download(source: IdxSource, file: IdxFile) -> tuple[Path | None, list[str]]:
                 progressbar=False,
             )
         except (OSError, ValueError) as err:  # requests' errors are OSErrors; a hash mismatch is a ValueError
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            failures.append(f"{url}: {reason}")
+            failures.append((urlsplit(url).hostname or mirror, download_cause(err)))
             continue
+        finally:
+            logger.setLevel(level)
         return Path(path), failures
     return None, failures
 
 
+# A failed download's error text (with everything it wraps) -> the cause in a few words, first match wins.
+_CAUSES = (
+    (r"hash|checksum", "the file's checksum did not match the official one"),
+    (r"\b([45]\d\d) (?:Client|Server) Error|HTTP Error ([45]\d\d)", "the server answered HTTP {code}"),
+    (
+        r"Name or service not known|Temporary failure in name resolution|nodename nor servname|getaddrinfo "
+        r"failed|NameResolutionError|No address associated",
+        "no network (the server's name could not be looked up)",
+    ),
+    (r"Connection refused", "no network (connection refused)"),
+    (r"Network is unreachable|No route to host", "no network (network unreachable)"),
+    (r"timed out|Timeout", "no answer (the connection timed out)"),
+    (r"CERTIFICATE_VERIFY_FAILED|SSLError|certificate", "a TLS error (the server's certificate was not trusted)"),
+    (r"[Pp]roxy", "the proxy refused the connection"),
+)
+
+
+def download_cause(err: BaseException) -> str:
+    """Why a download failed, in a few words ("no network (connection refused)"), from an error that may wrap
+    others (requests wraps urllib3's, which wraps the socket's)."""
+    texts, seen, todo = [], set(), [err]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        texts.append(f"{type(e).__name__}: {e}")
+        wrapped = (e.__cause__, e.__context__, getattr(e, "reason", None), *e.args)
+        todo += [x for x in wrapped if isinstance(x, BaseException)]
+    text = " | ".join(texts)
+    for pattern, cause in _CAUSES:
+        found = re.search(pattern, text)
+        if found:
+            return cause.format(code=next((g for g in found.groups() if g), ""))
+    innermost = texts[-1].splitlines()[0] if texts[-1] else type(err).__name__
+    return innermost if len(innermost) <= 100 else innermost[:97] + "..."
+
+
+def _failed_downloads(failures: list[tuple[str, str]]) -> str:
+    causes = dict.fromkeys(cause for _, cause in failures)
+    if len(causes) == 1:
+        return f"downloading from {' and '.join(host for host, _ in failures)} failed: {next(iter(causes))}"
+    return "downloading failed: " + "; ".join(f"{host}: {cause}" for host, cause in failures)
+
+
+def locate_all(source: IdxSource, files: list[IdxFile], cfg: ImageDataOptions) -> list[Path]:
+    """The paths of IDX files: found locally, else downloaded (if data.download), else one UserError that names
+    every file of the data set not found, the folders searched in order, why a download failed, and the fix."""
+    folders = search_folders(source, cfg.root)
+    found = [find_file(file, folders) for file in files]
+    failed = ""
+    if cfg.download:
+        for i, file in enumerate(files):
+            if found[i] is None:
+                found[i], failures = download(source, file)
+                if found[i] is None:
+                    failed = _failed_downloads(failures)
+                    break  # the next file would fail the same way, after as many tries
+    if all(path is not None for path in found):
+        return [path for path in found if path is not None]
+    every = [f for part in source.parts.values() for f in part]
+    missing = [f"{f.name}.gz" for f in dict.fromkeys([*files, *every]) if find_file(f, folders) is None]
+    looked_in = ", ".join(str(f) for f in folders)
+    where = "set data.root=FOLDER (or $ADVNETS_DATA) to the folder that holds them"
+    if cfg.download:
+        fix = f"{failed}; put the files (docs/data.md lists them) in one of those folders, or {where}"
+    else:
+        fix = f"put them in one of those folders, or {where}, or set data.download=true to fetch them"
+    raise UserError(
+        f"{source.name} files not found: {', '.join(missing)} (gzipped or not); looked in, in order: {looked_in}; "
+        f"{fix}"
+    )
+
+
 def locate(source: IdxSource, file: IdxFile, cfg: ImageDataOptions) -> Path:
     """The path of one IDX file: found locally, else downloaded (if data.download), else a UserError."""
-    folders = search_folders(source, cfg.root)
-    found = find_file(file, folders)
-    if found is not None:
-        return found
-    looked_in = ", ".join(str(f) for f in folders)
-    missing = f"{source.name} file {file.name}.gz (or unpacked {file.name}) is not in any of: {looked_in}"
-    if not cfg.download:
-        raise UserError(
-            f"{missing}; set data.root (or $ADVNETS_DATA) to the folder holding the IDX files, "
-            "or set data.download=true to fetch them"
-        )
-    path, failures = download(source, file)
-    if path is None:
-        raise UserError(
-            f"{missing}, and downloading failed ({'; '.join(failures)}); check the network and rerun, or put "
-            "the files in a folder and set data.root (or $ADVNETS_DATA) to it"
-        )
-    return path
+    return locate_all(source, [file], cfg)[0]
 
 
 # -- reading ------------------------------------------------------------------------------------------------
@@ -294,7 +357,7 @@ def load_idx(source: IdxSource, cfg: ImageDataOptions, split: str) -> tuple[torc
     """A split of an IDX data set: images [N, 1, H, W] float32 in [0, 1], labels [N] int64."""
     span = source.splits[split]
     image_file, label_file = source.parts[span.part]
-    image_path, label_path = locate(source, image_file, cfg), locate(source, label_file, cfg)
+    image_path, label_path = locate_all(source, [image_file, label_file], cfg)
     images = read_idx(image_path, image_file)  # [N, H, W] uint8
     labels = read_idx(label_path, label_file)  # [N] uint8
     if len(images) != len(labels):

@@ -103,3 +103,11 @@ def compute_modes(options: ModesOptions, inputs: MetricInputs) -> dict[str, Any]
     samples = inputs.sample(options.samples).flatten(1)  # [n, D]
     result = mode_coverage(samples, centres, std, threshold_std=options.threshold_std)
     return {**result, "components": len(centres), "samples": options.samples}
+
+
+def describe_modes(record: dict[str, Any]) -> str:
+    """A modes record in one line: `modes2500 = 4 of 8 modes, 94.0% high quality, reverse KL 0.79`."""
+    kl = record.get("reverse_kl", math.nan)
+    kl_text = "reverse KL undefined (no high-quality sample)" if math.isnan(kl) else f"reverse KL {kl:.2f}"
+    of = f" of {record['components']}" if "components" in record else ""
+    return f"{record['name']} = {record['modes']}{of} modes, {100 * record['high_quality']:.1f}% high quality, {kl_text}"

@@ -85,3 +85,11 @@ def compute_moments(options: MomentsOptions, inputs: MetricInputs) -> dict[str, 
         record["mean_error"] = record["mean"] - reference["data_mean"]
         record["variance_ratio"] = record["variance"] / reference["data_variance"]
     return record
+
+
+def describe_moments(record: dict[str, Any]) -> str:
+    """A moments record in one line: `moments10k: mean 4.02, variance 0.003 (data: mean 4, variance 1.25)`."""
+    text = f"{record['name']}: mean {record['mean']:.4g}, variance {record['variance']:.4g}"
+    if "data_mean" in record and "data_variance" in record:
+        text += f" (data: mean {record['data_mean']:.4g}, variance {record['data_variance']:.4g})"
+    return text

@@ -294,6 +294,12 @@ class ParzenResult:
         )
 
 
+def describe_parzen(record: dict[str, Any]) -> str:
+    """A parzen record (eval.jsonl) in one line, as `advnets eval` prints it: ParzenResult's wording."""
+    fields = ParzenResult.__dataclass_fields__
+    return str(ParzenResult(**{k: v for k, v in record.items() if k in fields}))
+
+
 PAPER_VALID, PAPER_TEST = 1000, 10000  # validation images that choose σ, test images scored (docs/paper.md §2)
 
 

@@ -5,6 +5,10 @@ with their defaults) and a `ModelFamily`: `build(options, spec)` constructs the 
 `init(module, options, spec)`, when given, re-initialises a freshly built module (the paper's pylearn2 configs:
 U(-r, r) weights and zero biases, G's output bias from the data's marginals; docs/paper.md §0). Loading a checkpoint
 builds without init. Paper-specific initialisations are off by default and switched on by the paper's presets.
+
+A family is *conditional* when its module takes class labels (`ModelFamily(conditional=True)`): it is then called
+as `G(z, labels)` / `D(x, labels)`, always through advnets.models.players (`generate`, `discriminate`), and it
+needs a data set with labels (`ModelSpec.num_classes`); on unlabelled data building it is a one-line UserError.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import torch
 from torch import nn
 
 from advnets.data.dataset import Kind
+from advnets.errors import UserError
 from advnets.models.init import output_bias_from_marginals_, uniform_init_
 from advnets.models.layers import Maxout, spectral_norm_
 from advnets.models.minibatch import MinibatchDiscrimination
@@ -44,12 +49,14 @@ class ModelSpec:
     kind: Kind
     data_mean: torch.Tensor | None = None  # mean training example [*shape]; None when building to load a checkpoint
     noise: str = "uniform"  # the prior of z (model.noise); VBN draws its reference batch from it
+    num_classes: int | None = None  # labels are 0 .. num_classes - 1; None when the data have no labels
 
 
 @dataclass(frozen=True)
 class ModelFamily:
     build: Callable[[Any, ModelSpec], nn.Module]
     init: Callable[[nn.Module, Any, ModelSpec], None] | None = None
+    conditional: bool = False  # the module takes labels: G(z, labels) / D(x, labels) (advnets.models.players)
 
 
 GENERATORS: Registry[ModelFamily] = Registry("model.generator.arch")
@@ -125,7 +132,13 @@ DISCRIMINATORS.register("set", options=SetDiscriminatorOptions)(
 
 def _build(registry: Registry[ModelFamily], options: Any, spec: ModelSpec, *, init: bool) -> nn.Module:
     family = registry.get(options.arch)
+    if family.conditional and spec.num_classes is None:
+        raise UserError(
+            f"{registry.kind}={options.arch} is a conditional family: it needs a data set with class labels, and "
+            "this one has none; choose an unconditional family or a labelled data set"
+        )
     module = family.build(options, spec)
+    module.conditional = family.conditional  # read by advnets.models.players
     if init and family.init is not None:
         family.init(module, options, spec)
     return module

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from advnets.errors import UserError
+from advnets.randomness import dropout
 
 # leaky_relu uses slope 0.2, the usual choice for GAN discriminators and generators.
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -60,3 +61,21 @@ class Maxout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, units={self.units}, pieces={self.pieces}"
+
+
+class Dropout(nn.Module):
+    """nn.Dropout(p) whose masks come from the run's own generator (advnets.randomness), so that runs sharing a
+    process draw independent masks. Same numbers as nn.Dropout for the same generator state; a no-op in eval
+    mode. Holds no state, so checkpoints of nets built with nn.Dropout load unchanged."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p) if self.training and self.p > 0 else x
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

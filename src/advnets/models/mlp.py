@@ -8,7 +8,7 @@ G: z -> [Linear -> (norm) -> activation] * len(hidden) -> Linear -> output nonli
 D: flatten -> [Dropout -> hidden layer] * len(hidden) -> Dropout -> Linear(., 1), emitting a logit (no
    sigmoid: the losses apply it stably). pylearn2's `dropout_fprop` drops the input of *every* D layer, the
    logit layer included: keep 0.8 on the image, 0.5 after that, with inverted scaling 1/keep.
-   nn.Dropout(p = 1 - keep) does exactly that; a keep of 1.0 adds no module. The paper's MNIST D uses
+   Dropout(p = 1 - keep) does exactly that (masks from the run's generator, advnets.randomness); a keep of 1.0 adds no module. The paper's MNIST D uses
    Maxout(240 units, 5 pieces) hidden layers; MLPDiscriminator swaps in Linear + activation (docs/paper.md §6,
    MNIST zeros: 784 -> 256 LeakyReLU -> 1). With `minibatch_kernels` B > 0 (advnets.models.minibatch, Salimans
    et al. 2016, §3.2) the logit layer's input is [last hidden features, B minibatch features]; `features(x)`
@@ -29,7 +29,7 @@ from torch import nn
 from advnets.config import check_choice, check_positive, check_probability
 from advnets.data.dataset import Kind
 from advnets.errors import UserError
-from advnets.models.layers import ACTIVATIONS, Maxout, make_activation
+from advnets.models.layers import ACTIVATIONS, Dropout, Maxout, make_activation
 from advnets.models.minibatch import MinibatchDiscrimination
 from advnets.models.noise import sample_noise
 from advnets.models.norm import NORMS, make_norm
@@ -149,10 +149,10 @@ def check_output_matches(output: str, kind: Kind) -> None:
 
 
 def _dropout(keep: float) -> list[nn.Module]:
-    """[nn.Dropout(1 - keep)], or [] when keep is 1 (nothing is dropped, so no module at all)."""
+    """[Dropout(1 - keep)], or [] when keep is 1 (nothing is dropped, so no module at all)."""
     if not 0.0 < keep <= 1.0:
         raise ValueError(f"dropout keep-probability must be in (0, 1], got {keep}")
-    return [] if keep == 1.0 else [nn.Dropout(p=1.0 - keep)]
+    return [] if keep == 1.0 else [Dropout(p=1.0 - keep)]
 
 
 class MLPGenerator(nn.Module):

@@ -10,9 +10,9 @@ import math
 
 import torch
 
+from advnets.checks import NOISE_KINDS
 from advnets.errors import UserError
 
-NOISE_KINDS = ("uniform", "gaussian", "uniform01")
 UNIFORM_BOUND = math.sqrt(3.0)  # U(-a, a) has variance a^2 / 3, so a = sqrt 3 gives unit variance
 
 

@@ -1,5 +1,6 @@
 """Sampling from G, in one place: G in eval mode (no dropout, batch statistics frozen), restored afterwards, with
-noise from its own seeded RNG so that drawing samples never disturbs training and is reproducible."""
+noise from its own seeded RNG so that drawing samples never disturbs training and is reproducible. A conditional G
+gets labels: the ones asked for, or classes drawn uniformly from that seeded RNG."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import torch
 from torch import nn
 
 from advnets.models.noise import sample_noise
+from advnets.models.players import generate as call_generator
+from advnets.models.players import is_conditional
 
 
 @contextmanager
@@ -25,20 +28,55 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
 
 
 def generate(
-    G: nn.Module, z_dim: int, noise: str, n: int, *, seed: int = 0, batch_size: int = 1000
+    G: nn.Module,
+    z_dim: int,
+    noise: str,
+    n: int,
+    *,
+    seed: int = 0,
+    batch_size: int = 1000,
+    num_classes: int | None = None,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """n samples [n, *shape] on the CPU from G's noise prior `noise`, reproducible from `seed`."""
+    """n samples [n, *shape] on the CPU from G's noise prior `noise`, reproducible from `seed`.
+
+    A conditional G gets `labels` [n] when given, else classes drawn uniformly from 0 .. num_classes - 1 (after
+    all the noise, from the same seeded RNG, so an unconditional G's samples are the same as ever)."""
+    return generate_labelled(G, z_dim, noise, n, seed=seed, batch_size=batch_size, num_classes=num_classes, labels=labels)[0]
+
+
+def generate_labelled(
+    G: nn.Module,
+    z_dim: int,
+    noise: str,
+    n: int,
+    *,
+    seed: int = 0,
+    batch_size: int = 1000,
+    num_classes: int | None = None,
+    labels: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`generate`, and the labels G was given [n] (None for an unconditional G)."""
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
+    zs = [sample_noise(min(batch_size, n - start), z_dim, noise, generator=gen) for start in range(0, n, batch_size)]
+    if is_conditional(G) and labels is None:
+        if num_classes is None:
+            raise ValueError("a conditional G needs labels or num_classes to draw them from")
+        labels = torch.randint(num_classes, (n,), generator=gen)
+    given = labels.to(device) if labels is not None and is_conditional(G) else None
     chunks = []
     with eval_mode(G):
-        for start in range(0, n, batch_size):
-            z = sample_noise(min(batch_size, n - start), z_dim, noise, generator=gen)
-            chunks.append(G(z.to(device)).float().cpu())
-    return torch.cat(chunks)
+        start = 0
+        for z in zs:
+            part = given[start : start + len(z)] if given is not None else None
+            chunks.append(call_generator(G, z.to(device), part).float().cpu())
+            start += len(z)
+    return torch.cat(chunks), (given.cpu() if given is not None else None)
 
 
-def generate_from(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
-    """G(z) [N, *shape] on the CPU for a given latent batch z [N, z_dim] (the fixed grid of sample pictures)."""
+def generate_from(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """G(z) [N, *shape] on the CPU for a given latent batch z [N, z_dim] (the fixed grid of sample pictures) and,
+    for a conditional G, its labels [N]."""
     with eval_mode(G):
-        return G(z).float().cpu()
+        return call_generator(G, z, labels).float().cpu()

@@ -200,7 +200,8 @@ def plot_metric_curve(
     """One metric (records[i][key]) against records[i][x] to a PNG at `path`, e.g. the Parzen log-likelihood
     per epoch with ± standard-error bars (`err_key`) and the paper's Table 1 value as a `reference` line
     ({"paper (225)": 225.0}). Records lacking `key` or `x` are skipped. Records carrying a "series" key (e.g.
-    "seed 1") are drawn as one line per series."""
+    "seed 1") are drawn as one line per series. A series of one point has its value written beside it, and a
+    figure whose records all share one x gets an axis one unit either side of it (not matplotlib's ±5%)."""
     records = [r for r in records if _is_number(r.get(key)) and _is_number(r.get(x))]
     if not records:
         raise UserError(f"no record has both '{key}' and '{x}' to plot for {path}; run an evaluation first")
@@ -221,6 +222,9 @@ def plot_metric_curve(
                 [r[err_key] if _is_number(r.get(err_key)) else np.nan for r in group], dtype=float
             )
         ax.errorbar(xs, ys, yerr=errs, marker="o", markersize=4, capsize=3, linewidth=1.5, label=label)
+        if len(group) == 1:  # a lone marker is easy to misread: write its value
+            err = f" ± {errs[0]:.3g}" if errs is not None and np.isfinite(errs[0]) else ""
+            ax.annotate(f"{ys[0]:.4g}{err}", (xs[0], ys[0]), xytext=(8, 4), textcoords="offset points")
 
     styles = ["--", ":", "-.", (0, (5, 1, 1, 1))]
     for i, (label, value) in enumerate((reference or {}).items()):
@@ -233,6 +237,10 @@ def plot_metric_curve(
         )
     if all(float(r[x]).is_integer() for r in records):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    positions = {float(r[x]) for r in records}
+    if len(positions) == 1:
+        only = positions.pop()
+        ax.set_xlim(only - 1, only + 1)
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel or key)
     _finish(ax)

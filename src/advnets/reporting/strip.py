@@ -1,8 +1,8 @@
 """The sample strip of an image run: its sample grids at successive steps side by side, with the diversity curves
 under them, so that mode collapse and mode cycling can be seen and measured in one picture (docs/mnist-zeros.md).
 
-The grids are the run's own `samples/step-NNNNNNN.png` pictures (G on the fixed latent grid, so the same cell shows
-the same z at every step); they survive for the whole run, where step checkpoints are pruned. The curves are the
+The grids are the run's own step pictures (G on the fixed latent grid, so the same cell shows the same z at every
+step; `RunDir.sample_pictures()` lists them); they survive for the whole run, where step checkpoints are pruned. The curves are the
 `diversity`, `nn_diversity` and `mode_jump` columns of metrics.jsonl (runs/health.py, runs/collapse.py), each a
 ratio to the data's own value, with a dotted line at every step shown above.
 """
@@ -10,7 +10,6 @@ ratio to the data's own value, with a dotted line at every step shown above.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +24,12 @@ from advnets.reporting.figures import DPI, _finish, _is_number, _save_figure, _s
 MAX_PICTURES = 13  # grids in one strip (600 steps sampled every 50): a figure about 2500 px wide
 PICTURE_IN = 1.6  # width (and height) of one grid in the strip, inches
 CURVES_IN = 2.6  # height of the curve panel, inches
-SAMPLE_NAME = re.compile(r"step-(\d{7,})\.png")
 # column -> (label, colour, line width): the ratios that fall with collapse, and the jumps that spike with cycling
 CURVES = {
     "diversity": ("mean pairwise distance / data's", "tab:green", 1.6),
     "nn_diversity": ("nearest-neighbour distance / data's", "tab:purple", 1.6),
     "mode_jump": ("mode jump: mean sample's move / data spread", "tab:red", 1.0),
 }
-
-
-def sample_pictures(folder: Path) -> list[tuple[int, Path]]:
-    """The step pictures in a run's samples folder, (step, path) sorted by step (latest.png and others ignored)."""
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := SAMPLE_NAME.fullmatch(p.name))]
-    return sorted(found)
 
 
 def pick_evenly(items: list[Any], k: int) -> list[Any]:
@@ -100,16 +90,16 @@ def plot_strip(
 
 
 def write_strip(
-    samples_folder: Path,
+    sample_pictures: list[tuple[int, Path]],
     records: list[dict],
     path: Path,
     *,
     title: str | None = None,
     max_pictures: int = MAX_PICTURES,
 ) -> bool:
-    """The strip of a run: up to `max_pictures` of its step pictures, evenly spread over the run, first and last
-    included, to `path`. Returns False (and writes nothing) when the run has no step picture yet."""
-    chosen = pick_evenly(sample_pictures(samples_folder), max_pictures)
+    """The strip of a run: up to `max_pictures` of its step pictures [(step, PNG path)] sorted by step, evenly spread
+    over the run, first and last included, to `path`. Returns False (and writes nothing) when there is none yet."""
+    chosen = pick_evenly(sample_pictures, max_pictures)
     if not chosen:
         return False
     pictures = []

@@ -23,7 +23,14 @@ import torch
 from advnets.errors import UserError
 from advnets.io import WriteError, atomic_write, write_text
 
+# The layout of a checkpoints folder; RunDir (runs/run_dir.py) names the folder and asks for these.
 LATEST = "latest"
+STEP_CHECKPOINTS = "step-*.pt"
+
+
+def step_checkpoint_name(step: int) -> str:
+    """The file name of the checkpoint after `step` updates (matches STEP_CHECKPOINTS; sorts by step)."""
+    return f"step-{step:07d}.pt"
 
 
 # The older name, kept for evaluation.py's best-so-far checkpoint; fsynced like every checkpoint.
@@ -53,7 +60,7 @@ def save_checkpoint(folder: Path, name: str, state: dict[str, Any], keep: int) -
         )
         raise WriteError(err.path, f"{err.cause}; {intact}", err.fix) from None
     # Only now that `latest` names the new file may the older ones go.
-    for stale in sorted(folder.glob("step-*.pt"))[:-keep]:
+    for stale in sorted(folder.glob(STEP_CHECKPOINTS))[:-keep]:
         if stale.name != name:
             stale.unlink(missing_ok=True)
     return path

@@ -53,7 +53,7 @@ class CollapseSignals:
         self.last_mean: torch.Tensor | None = None
 
     def _samples(self, trainer: Any) -> torch.Tensor:
-        return generate_from(trainer.G, trainer.fixed_z)  # [grid, *shape]
+        return generate_from(trainer.G, trainer.fixed_z, trainer.fixed_labels)  # [grid, *shape]
 
     def _reference(self, trainer: Any, n: int) -> None:
         gen = torch.Generator().manual_seed(trainer.cfg.seed + REFERENCE_SEED_OFFSET)

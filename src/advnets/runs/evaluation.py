@@ -1,6 +1,7 @@
 """Evaluation during training: every metric in `eval.metrics`, every `eval.every_epochs` epochs, through the metric
-registry. Each score is appended to eval.jsonl with its protocol name and drawn per epoch in `<metric>.png`; a run
-that keeps a moving average of G's weights scores the average, under the protocol name with `-ema`. A
+registry. Each score is appended to eval.jsonl with its protocol name, drawn per epoch in `<metric>.png` and added
+to TensorBoard as eval/<protocol>; a run that keeps a moving average of G's weights scores the average, under the
+protocol name with `-ema`. A
 course report plotted exactly such a curve and saw it fall when the generator collapsed (docs/paper.md §6).
 
 The authors' lab picked stopping points by validation Parzen likelihood (docs/paper.md §7), so for a metric with a
@@ -17,18 +18,31 @@ import torch
 
 from advnets.config import RunConfig
 from advnets.data import DataSet
-from advnets.evaluate import append_eval, evaluate, metric_figure, read_evals, reference_data, scored_name
+from advnets.evaluate import (
+    append_eval,
+    eval_record,
+    evaluate,
+    metric_figure,
+    read_evals,
+    record_scalars,
+    reference_data,
+    scored_name,
+)
 from advnets.metrics import METRICS
 from advnets.runs.checkpoint import atomic_write_bytes
-from advnets.runs.hooks import is_main_process
+from advnets.runs.hooks import TensorBoard, is_main_process
+from advnets.runs.run_dir import RunDir
 from advnets.training.trainer import Hook, Trainer
 
 
 class EvaluationHook(Hook):
     """Scores G (its weight average when the run keeps one) with one metric every `eval.every_epochs` epochs."""
 
-    def __init__(self, run_dir: Path, cfg: RunConfig, metric_name: str) -> None:
-        self.run_dir = run_dir
+    def __init__(
+        self, run_dir: Path | RunDir, cfg: RunConfig, metric_name: str, board: TensorBoard | None = None
+    ) -> None:
+        self.run = RunDir(run_dir)
+        self.board = board  # the session's TensorBoard (MetricsHook opens and closes it); None: no scalars
         self.every = cfg.eval.every_epochs
         self.metric_name = metric_name
         self.metric = METRICS.get(metric_name)
@@ -44,7 +58,7 @@ class EvaluationHook(Hook):
         name = scored_name(self.metric.protocol(self.options, self.references), ema=ema)
         # A resumed run does not score the same epoch twice; `advnets eval` records (they name their
         # checkpoint) and other protocols do not count.
-        earlier = read_evals(self.run_dir, name, training_only=True)
+        earlier = read_evals(self.run, name, training_only=True)
         if trainer.epoch in {r["epoch"] for r in earlier}:
             return
         result = evaluate(
@@ -56,10 +70,12 @@ class EvaluationHook(Hook):
             references=self.references,
             ema=ema,
         )
-        record: dict[str, Any] = {"step": trainer.step, "epoch": trainer.epoch, **result}
+        record = eval_record(trainer.step, trainer.epoch, result)
         self._keep_best(trainer, record, earlier)
-        append_eval(self.run_dir, record)
-        metric_figure(self.run_dir, trainer.cfg, self.metric_name, name)
+        append_eval(self.run, record)
+        metric_figure(self.run, trainer.cfg, self.metric_name, name)
+        if self.board is not None:
+            self.board.add(f"eval/{name}", record_scalars(record), trainer.step)
 
     def _keep_best(self, trainer: Trainer, record: dict[str, Any], earlier: list[dict[str, Any]]) -> None:
         score = self.metric.validation_score
@@ -67,13 +83,13 @@ class EvaluationHook(Hook):
             return
         sign = 1.0 if self.metric.higher_is_better else -1.0
         if all(sign * score(record) > sign * score(r) for r in earlier):
-            best = self.run_dir / "checkpoints" / f"best-{record['name']}.pt"
+            best = self.run.best_checkpoint(record["name"])
             best.parent.mkdir(exist_ok=True)
             state = trainer.state_dict()
             atomic_write_bytes(best, lambda f: torch.save(state, f))
 
 
-def evaluation_hooks(run_dir: Path, cfg: RunConfig) -> list[Hook]:
+def evaluation_hooks(run_dir: Path | RunDir, cfg: RunConfig, board: TensorBoard | None = None) -> list[Hook]:
     if not cfg.eval.every_epochs:
         return []
-    return [EvaluationHook(run_dir, cfg, name) for name in cfg.eval.metrics]
+    return [EvaluationHook(run_dir, cfg, name, board) for name in cfg.eval.metrics]

@@ -27,7 +27,7 @@ from advnets.reporting.density import (
     plot_density_strip,
 )
 from advnets.runs.checkpoint import load_checkpoint
-from advnets.runs.run_dir import load_run_config
+from advnets.runs.run_dir import RunDir
 
 
 def density_1d_figure(run_dir: Path, out: Path | None = None, *, checkpoints: int = 5) -> Path:
@@ -37,7 +37,8 @@ def density_1d_figure(run_dir: Path, out: Path | None = None, *, checkpoints: in
     checkpoints are UserErrors."""
     if checkpoints < 1:
         raise UserError(f"--checkpoints {checkpoints} must be a positive number of panels")
-    cfg = load_run_config(run_dir)  # refuses a folder that is not a run
+    run = RunDir(run_dir)
+    cfg = run.load_config()  # refuses a folder that is not a run
     mixture = getattr(cfg.data, "mixture", None)
     centres, std = mixture() if callable(mixture) else (None, 0.0)
     if centres is None or centres.shape[1] != 1:
@@ -45,10 +46,10 @@ def density_1d_figure(run_dir: Path, out: Path | None = None, *, checkpoints: in
             f"{run_dir} is not a 1-D run (data.name={cfg.data.name}); density-1d draws runs on 1-D data with a "
             "known density, such as gauss-1d (preset toy-1d)"
         )
-    found = sorted((run_dir / "checkpoints").glob("step-*.pt"))
+    found = run.step_checkpoints()
     if not found:
         raise UserError(
-            f"{run_dir}/checkpoints holds no step checkpoints to draw; train longer, or keep more with "
+            f"{run.checkpoints} holds no step checkpoints to draw; train longer, or keep more with "
             "log.checkpoint_every_epochs and log.keep_checkpoints"
         )
     loaded = []
@@ -86,7 +87,7 @@ def density_1d_figure(run_dir: Path, out: Path | None = None, *, checkpoints: in
             d_of_x = torch.sigmoid(D(x_in)).double().numpy()  # [GRID]
         panels.append(DensityPanel(step, samples_np, d_of_x))
     d_label = "D(x)" if group == 1 else f"D(set of {group} copies of x)"
-    out = out if out is not None else run_dir / "density-1d.png"
+    out = out if out is not None else run.figure("density-1d")
     p_data = mixture_density(xs, centres[:, 0].numpy(), std)
     plot_density_strip(panels, xs, p_data, out, d_label=d_label, title=f"{cfg.name}: p_data, p_g and {d_label}")
     return out

@@ -63,7 +63,7 @@ class HealthSignals:
                 pick = torch.randperm(len(examples), generator=gen)[:n].to(examples.device)
                 self.data_spread = mean_pairwise_distance(examples[pick])
             if self.data_spread > 0:
-                out["diversity"] = mean_pairwise_distance(generate_from(trainer.G, trainer.fixed_z)) / self.data_spread
+                out["diversity"] = mean_pairwise_distance(generate_from(trainer.G, trainer.fixed_z, trainer.fixed_labels)) / self.data_spread
         return out
 
 

@@ -1,6 +1,6 @@
 """Hooks that turn a training run into a run folder: metrics (JSON lines + TensorBoard), a progress bar, sample
 grids from the fixed latent grid (drawn by G's weight average when the run keeps one), the loss-curve figure and
-checkpoints. Only the main process writes files."""
+checkpoints. Only the main process writes files; every path comes from the folder's RunDir."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from advnets.data import ImageKind
+from advnets.data import DataSet, ImageKind
 from advnets.io import append_jsonl, read_jsonl
 from advnets.models.sampling import generate_from
 from advnets.reporting.figures import plot_losses
 from advnets.reporting.strip import write_strip
-from advnets.runs.checkpoint import save_checkpoint
+from advnets.runs.checkpoint import save_checkpoint, step_checkpoint_name
 from advnets.runs.collapse import CollapseSignals
 from advnets.runs.health import HealthSignals, TrainingDiverged, divergence_message, finite_weights, flags
-from advnets.runs.run_dir import METRICS
+from advnets.runs.run_dir import RunDir
 from advnets.training.trainer import Hook, Trainer
 
 
@@ -32,25 +32,59 @@ def is_main_process() -> bool:
 REFERENCE_POINTS = 1000  # data points drawn under vector samples
 
 
+def reference_points(data: DataSet, seed: int) -> torch.Tensor:
+    """The data points drawn under every picture of a vector run's samples [<= REFERENCE_POINTS, D] (CPU): the same
+    points for a seed, picked with their own RNG so that training is not disturbed."""
+    gen = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(len(data.examples), generator=gen)[:REFERENCE_POINTS].to(data.examples.device)
+    return data.examples[pick].cpu()
+
+
+class TensorBoard:
+    """RUN/tb: the training scalars (train/<column>) and the evaluation scores (eval/<protocol>) of a run.
+
+    MetricsHook opens it when a session starts and closes it when the session ends; other hooks add to it in
+    between. A resumed session starts after the step its checkpoint saved, whose point the earlier session has
+    already written: it purges only the points *after* that step (left by a session that went on past its last
+    checkpoint), so the step's point stays and TensorBoard sees no step going back."""
+
+    def __init__(self, run_dir: Path | RunDir) -> None:
+        self.folder = RunDir(run_dir).tensorboard
+        self.writer: Any = None  # SummaryWriter, imported lazily: it is slow to import
+
+    def open(self, step: int) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(self.folder), purge_step=step + 1 if step else None)
+
+    def add(self, prefix: str, values: dict[str, float], step: int) -> None:
+        if self.writer is not None and is_main_process():
+            for key, value in values.items():
+                self.writer.add_scalar(f"{prefix}/{key}" if key else prefix, value, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
 class MetricsHook(Hook):
     """Every `log.every_steps` iterations: one host sync, one JSON line, TensorBoard scalars, progress postfix."""
 
-    def __init__(self, run_dir: Path, *, progress: bool) -> None:
-        self.run_dir = run_dir
+    def __init__(self, run_dir: Path | RunDir, *, progress: bool, board: TensorBoard | None = None) -> None:
+        self.run = RunDir(run_dir)
         self.progress = progress
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
-        self.writer: Any = None  # SummaryWriter, imported lazily
+        self.board = board if board is not None else TensorBoard(self.run)
         self.bar: tqdm | None = None
         self.health = HealthSignals()
         self.collapse = CollapseSignals()
 
     def on_start(self, trainer: Trainer) -> None:
         # (A line torn by a crash is handled by append_jsonl: the next record starts on a line of its own.)
-        if trainer.cfg.log.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter  # imported lazily: it is slow to import
-
-            self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=trainer.step or None)
+        if trainer.cfg.log.tensorboard and is_main_process():
+            self.board.open(trainer.step)
         self.collapse.start(trainer)
         self.bar = tqdm(
             total=trainer.planned_steps(),
@@ -98,11 +132,9 @@ class MetricsHook(Hook):
         record["flags"] = flags(record, trainer.cfg.health)
         self.sums, self.count, self.tick = {}, 0, now
         if is_main_process():
-            append_jsonl(self.run_dir / METRICS, record)
-            if self.writer is not None:
-                for key, value in record.items():
-                    if key not in ("step", "flags"):
-                        self.writer.add_scalar(f"train/{key}", value, trainer.step)
+            append_jsonl(self.run.metrics_path, record)
+            scalars = {k: v for k, v in record.items() if k not in ("step", "flags")}
+            self.board.add("train", scalars, trainer.step)
             if self.bar is not None:
                 self.bar.set_postfix(
                     d_loss=f"{record['d_loss']:.3f}",
@@ -112,23 +144,23 @@ class MetricsHook(Hook):
                 )
         if "diverged" in record["flags"]:
             losses = ", ".join(f"{k}={record[k]:.3g}" for k in ("d_loss", "g_loss") if k in record)
-            raise TrainingDiverged(divergence_message(f"the losses reached {losses}", trainer.step, last_good(self.run_dir)))
+            why = f"the losses reached {losses}"
+            raise TrainingDiverged(divergence_message(why, trainer.step, self.run.last_good()))
 
     def on_end(self, trainer: Trainer, status: str) -> None:
         if status != "failed":
             self.flush(trainer)
         if self.bar is not None:
             self.bar.close()
-        if self.writer is not None:
-            self.writer.close()
+        self.board.close()
 
 
 class SampleHook(Hook):
     """A picture of G(fixed_z) every `log.sample_every_steps` iterations, at the start and at the end, drawn the way
     the data set's kind shows examples (an image grid, or a scatter over the data for vectors)."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.folder = run_dir / "samples"
+    def __init__(self, run_dir: Path | RunDir) -> None:
+        self.run = RunDir(run_dir)
         self.reference: torch.Tensor | None = None
 
     def save(self, trainer: Trainer) -> None:
@@ -136,17 +168,13 @@ class SampleHook(Hook):
             return
         kind = trainer.train_set.kind
         if self.reference is None and not isinstance(kind, ImageKind):
-            # The same data points behind every picture, from their own RNG (training is not disturbed).
-            gen = torch.Generator().manual_seed(trainer.cfg.seed)
-            examples = trainer.train_set.examples
-            pick = torch.randperm(len(examples), generator=gen)[:REFERENCE_POINTS].to(examples.device)
-            self.reference = examples[pick].cpu()
-        samples = generate_from(trainer.G_for_samples, trainer.fixed_z)  # [grid, *shape]
-        for name in (f"step-{trainer.step:07d}.png", "latest.png"):
-            kind.show(samples, self.folder / name, reference=self.reference)
+            self.reference = reference_points(trainer.train_set, trainer.cfg.seed)
+        samples = generate_from(trainer.G_for_samples, trainer.fixed_z, trainer.fixed_labels)  # [grid, *shape]
+        for path in (self.run.sample_picture(trainer.step), self.run.latest_sample):
+            kind.show(samples, path, reference=self.reference)
 
     def on_start(self, trainer: Trainer) -> None:
-        if not (self.folder / f"step-{trainer.step:07d}.png").exists():
+        if not self.run.sample_picture(trainer.step).exists():
             self.save(trainer)
 
     def on_step_end(self, trainer: Trainer, stats: dict[str, torch.Tensor]) -> None:
@@ -162,8 +190,8 @@ class LossPlotHook(Hook):
     """Redraws losses.png from metrics.jsonl at checkpoints and at the end (never more than every 20 s); at the end
     of an image run, also strip.png: its sample grids over the diversity curves (reporting/strip.py)."""
 
-    def __init__(self, run_dir: Path, min_interval_s: float = 20.0) -> None:
-        self.run_dir = run_dir
+    def __init__(self, run_dir: Path | RunDir, min_interval_s: float = 20.0) -> None:
+        self.run = RunDir(run_dir)
         self.min_interval_s = min_interval_s
         self.last = -math.inf
 
@@ -171,11 +199,11 @@ class LossPlotHook(Hook):
         now = time.perf_counter()
         if not is_main_process() or (not force and now - self.last < self.min_interval_s):
             return
-        records = read_jsonl(self.run_dir / METRICS) if (self.run_dir / METRICS).exists() else []
+        records = read_jsonl(self.run.metrics_path) if self.run.metrics_path.exists() else []
         if records:
             plot_losses(
                 records,
-                self.run_dir / "losses.png",
+                self.run.losses_figure,
                 title=f"{trainer.cfg.name}: losses",
                 panel=trainer.parts.loss.panel,
             )
@@ -186,17 +214,17 @@ class LossPlotHook(Hook):
 
     def on_end(self, trainer: Trainer, status: str) -> None:
         self.draw(trainer, force=True)
-        metrics = self.run_dir / METRICS
+        metrics = self.run.metrics_path
         if is_main_process() and isinstance(trainer.train_set.kind, ImageKind) and metrics.exists():
             title = f"{trainer.cfg.name}: samples on the fixed latent grid, and their diversity"
-            write_strip(self.run_dir / "samples", read_jsonl(metrics), self.run_dir / "strip.png", title=title)
+            write_strip(self.run.sample_pictures(), read_jsonl(metrics), self.run.strip_figure, title=title)
 
 
 class CheckpointHook(Hook):
     """A checkpoint every `log.checkpoint_every_epochs` epochs and at the end, also after Ctrl-C/SIGTERM."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.folder = run_dir / "checkpoints"
+    def __init__(self, run_dir: Path | RunDir) -> None:
+        self.run = RunDir(run_dir)
         self.saved_step = -1
 
     def save(self, trainer: Trainer) -> None:
@@ -204,10 +232,13 @@ class CheckpointHook(Hook):
             return
         if not finite_weights(trainer.G, trainer.D):  # never replace a good `latest` with NaN weights
             raise TrainingDiverged(
-                divergence_message("the weights became NaN/inf", trainer.step, last_good(self.folder.parent))
+                divergence_message("the weights became NaN/inf", trainer.step, self.run.last_good())
             )
         save_checkpoint(
-            self.folder, f"step-{trainer.step:07d}.pt", trainer.state_dict(), trainer.cfg.log.keep_checkpoints
+            self.run.checkpoints,
+            step_checkpoint_name(trainer.step),
+            trainer.state_dict(),
+            trainer.cfg.log.keep_checkpoints,
         )
         self.saved_step = trainer.step
 
@@ -221,8 +252,3 @@ class CheckpointHook(Hook):
         if status != "failed":
             self.save(trainer)
 
-
-def last_good(run_dir: Path) -> str | None:
-    """The checkpoint `latest` names, if any (for messages)."""
-    pointer = run_dir / "checkpoints" / "latest"
-    return pointer.read_text().strip() if pointer.is_file() else None

@@ -20,16 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from advnets.io import append_jsonl, append_text, read_jsonl, write_text
-from advnets.runs.checkpoint import LATEST, latest_checkpoint, load_checkpoint
+from advnets.runs.checkpoint import load_checkpoint
 from advnets.runs.health import TrainingDiverged
+from advnets.runs.run_dir import RunDir
 from advnets.training.trainer import Hook, Trainer
 
-HEALTH_LOG = "health.jsonl"
-# Each log of the run -> where its records of an abandoned stretch go.
-ROLLED_BACK = {"metrics.jsonl": "metrics-rolled-back.jsonl", "eval.jsonl": "eval-rolled-back.jsonl"}
 
-
-def fit_with_recovery(trainer: Trainer, run_dir: Path, make_hooks: Callable[[], Sequence[Hook]]) -> str:
+def fit_with_recovery(
+    trainer: Trainer, run_dir: Path | RunDir, make_hooks: Callable[[], Sequence[Hook]]
+) -> str:
     """`trainer.fit()` with fresh hooks, rolled back and continued on divergence as `health.*` asks."""
     health = trainer.cfg.health
     # The state to return to while no checkpoint exists yet (a copy: training updates the tensors in place).
@@ -49,7 +48,7 @@ def fit_with_recovery(trainer: Trainer, run_dir: Path, make_hooks: Callable[[], 
             roll_back(trainer, run_dir, start, str(err))
 
 
-def roll_back(trainer: Trainer, run_dir: Path, start: dict[str, Any], reason: str) -> None:
+def roll_back(trainer: Trainer, run_dir: Path | RunDir, start: dict[str, Any], reason: str) -> None:
     """Restore the last healthy state into `trainer`, lower its learning rates, and log why."""
     reason = reason.split(";")[0]  # what happened; the rest of a divergence message is advice for a stop
     failed_step, scale, rollbacks = (
@@ -57,9 +56,9 @@ def roll_back(trainer: Trainer, run_dir: Path, start: dict[str, Any], reason: st
         trainer.lr_scale * trainer.cfg.health.lr_factor,
         trainer.rollbacks + 1,
     )
-    checkpoints = run_dir / "checkpoints"
-    if (checkpoints / LATEST).is_file():
-        path = latest_checkpoint(checkpoints)
+    run = RunDir(run_dir)
+    if run.has_checkpoint():
+        path = run.latest_checkpoint()
         state, source = load_checkpoint(path), str(path.name)
     else:
         state, source = start, "the start of this session: no checkpoint yet"
@@ -67,8 +66,8 @@ def roll_back(trainer: Trainer, run_dir: Path, start: dict[str, Any], reason: st
     # The counters come from before the failure, never from the restored state: each rollback lowers the rates
     # further and counts towards health.max_rollbacks.
     trainer.lr_scale, trainer.rollbacks = scale, rollbacks
-    for log, aside in ROLLED_BACK.items():
-        _set_aside(run_dir / log, run_dir / aside, after_step=trainer.step)
+    for log, aside in run.rolled_back():
+        _set_aside(log, aside, after_step=trainer.step)
     event = {
         "event": "rollback",
         "step": failed_step,
@@ -78,7 +77,7 @@ def roll_back(trainer: Trainer, run_dir: Path, start: dict[str, Any], reason: st
         "rollback": rollbacks,
         "reason": reason,
     }
-    append_jsonl(run_dir / HEALTH_LOG, event)
+    append_jsonl(run.health_path, event)
     print(
         f"advnets: {reason}; rolled back to step {trainer.step} ({source}) and continuing with the "
         f"learning rates x{scale:g} (rollback {rollbacks} of {trainer.cfg.health.max_rollbacks})",

@@ -1,81 +1,121 @@
-"""What `advnets train`, `advnets resume` and `advnets sample` do, as library functions, and the generator that
-`advnets eval` and `advnets sample` use: a run's moving average of G's weights when it keeps one, unless asked for
-the raw G."""
+"""What `advnets train`, `advnets resume`, `advnets sample` and `advnets eval` do, as library functions, and the
+generator that `advnets eval` and `advnets sample` use: a run's moving average of G's weights when it keeps one,
+unless asked for the raw G."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from advnets.config import RunConfig, build_config, to_yaml
-from advnets.data import DataSet
+from advnets.config import RunConfig, build_config
+from advnets.data import DataSet, VectorKind, load_data
 from advnets.data.dataset import Kind
 from advnets.errors import UserError
-from advnets.evaluate import EMA_SUFFIX, checkpoint_kind
-from advnets.io import write_text
+from advnets.evaluate import (
+    EMA_SUFFIX,
+    append_eval,
+    checkpoint_kind,
+    eval_record,
+    evaluate,
+    metric_figure,
+    metric_options,
+)
+from advnets.metrics import METRICS
 from advnets.models import ModelSpec, build_generator
 from advnets.models.sampling import generate
-from advnets.runs.checkpoint import latest_checkpoint, load_checkpoint
+from advnets.runs.checkpoint import load_checkpoint
 from advnets.runs.evaluation import evaluation_hooks
-from advnets.runs.hooks import CheckpointHook, LossPlotHook, MetricsHook, SampleHook
+from advnets.runs.hooks import (
+    CheckpointHook,
+    LossPlotHook,
+    MetricsHook,
+    SampleHook,
+    TensorBoard,
+    reference_points,
+)
 from advnets.runs.lock import run_lock
 from advnets.runs.recovery import fit_with_recovery
-from advnets.runs.run_dir import CONFIG, create_run_dir, load_run_config, record_command, require_run_dir
+from advnets.runs.run_dir import RunDir, create_run_dir
 from advnets.training.components import resolve_device
 from advnets.training.trainer import Hook, Trainer, check_resumable
 
 
-def default_hooks(run_dir: Path, cfg: RunConfig, extra: list[Hook] | None = None) -> list[Hook]:
+def default_hooks(run_dir: Path | RunDir, cfg: RunConfig) -> list[Hook]:
+    """The hooks of a training session, evaluations included, sharing one TensorBoard."""
+    board = TensorBoard(run_dir)
     # Checkpoint last, so that every other hook's epoch-end work happens before the state is saved.
     return [
-        MetricsHook(run_dir, progress=cfg.log.progress),
+        MetricsHook(run_dir, progress=cfg.log.progress, board=board),
         SampleHook(run_dir),
-        *(extra or []),
+        *evaluation_hooks(run_dir, cfg, board),
         LossPlotHook(run_dir),
         CheckpointHook(run_dir),
     ]
 
 
 def train(
-    cfg: RunConfig, out: Path | None = None, *, data: DataSet | None = None, runs_root: Path = Path("runs")
+    cfg: RunConfig,
+    out: Path | None = None,
+    *,
+    data: DataSet | None = None,
+    runs_root: Path = Path("runs"),
+    on_start: Callable[[Path], object] | None = None,
 ) -> tuple[Path, str]:
-    """Start a new run; returns its folder and how it ended ("completed" or "stopped")."""
+    """Start a new run; returns its folder and how it ended ("completed" or "stopped"). `on_start(folder)` is
+    called as soon as the folder exists, before the first update (the CLI prints where the run goes)."""
     # Build everything before creating the folder, so bad data or models leave nothing behind.
     trainer = Trainer.from_config(cfg, data=data)
     run_dir = create_run_dir(cfg, out, runs_root)
     with run_lock(run_dir):
-        return run_dir, fit_with_recovery(
-            trainer, run_dir, lambda: default_hooks(run_dir, cfg, evaluation_hooks(run_dir, cfg))
-        )
+        if on_start is not None:
+            on_start(run_dir)
+        return run_dir, fit_with_recovery(trainer, run_dir, lambda: default_hooks(run_dir, cfg))
 
 
 def resume(run_dir: Path, overrides: list[str] | None = None, *, data: DataSet | None = None) -> str:
     """Continue a run from its latest checkpoint; overrides may lengthen the schedule or change logging."""
-    require_run_dir(run_dir)  # first, so that a wrong path gets no .lock file
+    RunDir(run_dir).require()  # first, so that a wrong path gets no .lock file
     # Locked before the checkpoint is read: a process that finishes meanwhile would otherwise be continued from
     # its older checkpoint.
     with run_lock(run_dir):
-        return _resume_locked(run_dir, overrides, data)
+        return _resume_locked(RunDir(run_dir), overrides, data)
 
 
-def _resume_locked(run_dir: Path, overrides: list[str] | None, data: DataSet | None) -> str:
-    saved = load_run_config(run_dir)
-    state = load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))
+def _resume_locked(run: RunDir, overrides: list[str] | None, data: DataSet | None) -> str:
+    saved = run.load_config()
+    state = load_checkpoint(run.latest_checkpoint())
     cfg = build_config(base=saved, overrides=overrides)
     check_resumable(state["config"], cfg)
     trainer = Trainer.from_config(cfg, data=data)
     trainer.load_state_dict(state)
     if trainer.done():
-        raise UserError(
-            f"{run_dir} already finished ({trainer.epoch} epochs, {trainer.step} steps); give a longer schedule, "
-            "e.g. `advnets resume RUN_DIR train.epochs=N`"
+        raise UserError(finished_message(run, cfg, trainer.step, trainer.epoch))
+    run.save_config(cfg)
+    run.record_command()
+    return fit_with_recovery(trainer, run.path, lambda: default_hooks(run, cfg))
+
+
+def finished_message(run: RunDir, cfg: RunConfig, step: int, epoch: int) -> str:
+    """Why a finished run cannot go on, naming the key that ends it: train.max_steps when it is reached (more
+    epochs cannot help then), else train.epochs."""
+    max_steps, epochs = cfg.train.max_steps, cfg.train.epochs
+    if max_steps is not None and step >= max_steps:
+        fix = f"raise it, e.g. `advnets resume {run} train.max_steps={2 * max_steps}`, or set train.max_steps=null"
+        if epoch < epochs:
+            fix += f" to train until train.epochs={epochs}"
+        else:
+            fix += f" and give more epochs too (train.epochs={epochs} is reached as well)"
+        return (
+            f"{run} already finished: train.max_steps={max_steps} reached at step {step} (epoch {epoch}), and it "
+            f"ends the run whatever train.epochs says; {fix}"
         )
-    write_text(run_dir / CONFIG, to_yaml(cfg), durable=True)
-    record_command(run_dir)
-    return fit_with_recovery(
-        trainer, run_dir, lambda: default_hooks(run_dir, cfg, evaluation_hooks(run_dir, cfg))
+    return (
+        f"{run} already finished: train.epochs={epochs} reached ({epoch} epochs, {step} steps); give a longer "
+        f"schedule, e.g. `advnets resume {run} train.epochs={2 * epochs}`"
     )
 
 
@@ -85,8 +125,9 @@ def load_generator(
     """G from a run's checkpoint (latest by default), in eval mode on `device`, with the kind of data it makes and
     whether it is the weight average: G_ema when the checkpoint holds one and `ema` (`--no-ema` gives the raw G;
     checkpoints of runs without the average, older ones included, always give G)."""
-    require_run_dir(run_dir)
-    path = checkpoint if checkpoint is not None else latest_checkpoint(run_dir / "checkpoints")
+    run = RunDir(run_dir)
+    run.require()
+    path = checkpoint if checkpoint is not None else run.latest_checkpoint()
     state = load_checkpoint(path)
     cfg = build_config(base=state["config"])
     shape, kind = checkpoint_kind(state, cfg)
@@ -111,12 +152,47 @@ def sample(
     ema: bool = True,
 ) -> Path:
     """n samples of a run's G (its weight average when it keeps one and `ema`) drawn as its data set shows
-    examples; by default into RUN/samples/, the average's pictures named `...-ema.png`."""
+    examples, vectors over the same data points as the run's own pictures (so that missed modes show); by default
+    into RUN/samples/, the average's pictures named `...-ema.png`."""
     if n <= 0:
         raise UserError(f"-n {n} must be a positive number of samples")
     G, cfg, state, kind, use_ema = load_generator(run_dir, checkpoint, ema=ema)
     if out is None:
-        suffix = EMA_SUFFIX if use_ema else ""
-        out = run_dir / "samples" / f"sample-step{state['counters']['step']:07d}-n{n}-seed{seed}{suffix}.png"
-    kind.show(generate(G, cfg.model.z_dim, cfg.model.noise, n, seed=seed), out)
+        out = RunDir(run_dir).drawn_samples(state["counters"]["step"], n, seed, EMA_SUFFIX if use_ema else "")
+    reference = reference_points(load_data(cfg.data), cfg.seed) if isinstance(kind, VectorKind) else None
+    kind.show(generate(G, cfg.model.z_dim, cfg.model.noise, n, seed=seed), out, reference=reference)
     return out
+
+
+def evaluate_run(
+    run_dir: Path,
+    metric: str = "parzen",
+    *,
+    checkpoint: Path | None = None,
+    ema: bool = True,
+    progress: bool = False,
+    device: str = "auto",
+    **options: Any,
+) -> dict[str, Any]:
+    """`advnets eval`: score a run's checkpoint (`latest` by default) with `metric`, append the record to its
+    eval.jsonl, redraw the protocol's figure (advnets.evaluate.metric_figure_path) and return the record.
+
+    `options` override the run's eval.metrics.METRIC options (e.g. samples=2000, sigmas=[0.1, 0.2]; another
+    protocol gets another name). G is the run's weight average when it keeps one and `ema`, else G itself."""
+    METRICS.get(metric)  # an unknown name fails before the checkpoint is loaded
+    known = [f.name for f in dataclasses.fields(METRICS.options(metric))]
+    for key in options:
+        if key not in known:
+            raise UserError(f"{key} does not apply to metric {metric!r}; its options are: {', '.join(known)}")
+    G, cfg, state, kind, used_ema = load_generator(run_dir, checkpoint, device, ema=ema)
+    chosen = metric_options(cfg, metric, options)
+    result = evaluate(G, cfg, kind, metric, chosen, progress=progress, ema=used_ema)
+    record = eval_record(
+        state["counters"]["step"],
+        state["cursor"]["epoch"],
+        result,
+        checkpoint=str(checkpoint) if checkpoint is not None else "latest",
+    )
+    append_eval(run_dir, record)
+    metric_figure(run_dir, cfg, metric, record["name"])
+    return record

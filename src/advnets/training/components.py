@@ -1,16 +1,16 @@
 """`build_components(cfg)`: the one factory that turns a resolved config into the parts a Trainer composes.
 
-Order matters for reproducibility: everything is seeded first, then the data are loaded, then G and D are built and
-initialised from the global torch RNG (G first), so a fixed seed gives the same weights before and after a
-refactor (tests/training/test_pinned_losses.py).
+Order matters for reproducibility: the data are loaded, then G and D are built and initialised (G first) from the
+CPU generator seeded with cfg.seed, inside `torch.random.fork_rng` so that the process-global RNG is left as it
+was; the run's own generator (`Components.generator`) then continues that stream for every draw of training
+(advnets.randomness). So a fixed seed gives the same weights and the same first updates as before runs owned their
+generators (tests/training/test_pinned_losses.py), and two runs can be built and stepped in one process.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from advnets.config import RunConfig
@@ -18,6 +18,7 @@ from advnets.data import DataSet, load_data
 from advnets.errors import UserError
 from advnets.losses import build_loss
 from advnets.models import ModelSpec, build_discriminator, build_generator
+from advnets.models.players import is_conditional
 from advnets.models.set_discriminator import check_batch_sizes
 from advnets.objectives import build_g_objectives
 from advnets.penalties import build_penalties
@@ -36,37 +37,53 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def model_spec(cfg: RunConfig, data: DataSet, data_mean: torch.Tensor | None = None) -> ModelSpec:
-    return ModelSpec(cfg.model.z_dim, data.shape, data.kind, data_mean, cfg.model.noise)
+    return ModelSpec(cfg.model.z_dim, data.shape, data.kind, data_mean, cfg.model.noise, num_classes(data))
+
+
+def num_classes(data: DataSet) -> int | None:
+    """Labels run 0 .. num_classes - 1 (the largest label + 1); None for unlabelled data."""
+    if data.labels is None or len(data.labels) == 0:
+        return None
+    return int(data.labels.max()) + 1
+
+
+def run_generator(seed: int, device: torch.device) -> torch.Generator:
+    """A run's generator on `device`, seeded from `seed` (advnets.randomness). Models are built from the CPU stream
+    seeded the same way, and on the CPU the run's generator continues that stream (see build_components)."""
+    return torch.Generator(device).manual_seed(seed)
 
 
 @dataclass
 class Components:
     """Everything a training run is made of, built and on its device."""
 
-    data: DataSet  # the training split, examples on `device`
+    data: DataSet  # the training split, examples (and labels) on `device`
     parts: Parts
     update: UpdateRule
     device: torch.device
+    generator: torch.Generator  # every random draw of training (advnets.randomness), on `device`
+    conditional: bool = False  # G or D takes labels: the loop draws labels for G's batches
 
 
 def build_components(cfg: RunConfig, data: DataSet | None = None) -> Components:
     """Data, G, D, optimisers, loss, penalties, transforms, G objectives and G's weight average (when
     train.ema_decay is set) for `cfg` (seeded by cfg.seed)."""
     device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
     train_set = data if data is not None else load_data(cfg.data)  # cfg.data.split
     examples = train_set.examples.to(device)  # [N, *shape]
-    train_set = DataSet(examples, train_set.labels, train_set.name, train_set.split, train_set.kind)
+    labels = train_set.labels.to(device) if train_set.labels is not None else None
+    train_set = DataSet(examples, labels, train_set.name, train_set.split, train_set.kind)
     spec = model_spec(cfg, train_set, examples.mean(0))
-    G = build_generator(cfg.model.generator, spec).to(device)
-    D = build_discriminator(cfg.model.discriminator, spec).to(device)
+    generator = run_generator(cfg.seed, device)
+    with torch.random.fork_rng(devices=[]):
+        # Built from the seeded CPU stream without touching the caller's RNG; the run's generator goes on from
+        # where building left that stream (on another device it starts from the seed on that device).
+        torch.default_generator.manual_seed(cfg.seed)
+        G = build_generator(cfg.model.generator, spec).to(device)
+        D = build_discriminator(cfg.model.discriminator, spec).to(device)
+        if device.type == "cpu":
+            generator.set_state(torch.default_generator.get_state())
     check_batch_sizes(D, {"train.batch_size": cfg.train.batch_size, "train.g_batch_size": cfg.train.g_batch_size})
     parts = Parts(
         G=G,
@@ -80,4 +97,5 @@ def build_components(cfg: RunConfig, data: DataSet | None = None) -> Components:
         # A copy of the initialised G: it draws no random numbers, so the weights above stay the seed's.
         G_ema=make_ema(G) if cfg.train.ema_decay is not None else None,
     )
-    return Components(train_set, parts, UPDATES.get(cfg.train.update), device)
+    conditional = is_conditional(G) or is_conditional(D)
+    return Components(train_set, parts, UPDATES.get(cfg.train.update), device, generator, conditional)

@@ -2,7 +2,9 @@
 at step, epoch and end boundaries for logging, sampling, evaluation and checkpointing.
 
 The hot loop indexes minibatches from a tensor already on the device, draws noise on the device and never
-synchronises with the host; hooks decide when to look at numbers (every `log.every_steps`).
+synchronises with the host; hooks decide when to look at numbers (every `log.every_steps`). `next_batch` is the
+only place that draws what an update consumes (real examples, their labels, z, the labels given to G), and every
+random draw of an iteration comes from the run's own generator (advnets.randomness), saved in checkpoints.
 """
 
 from __future__ import annotations
@@ -20,17 +22,19 @@ from advnets.config import RunConfig, build_config, to_dict
 from advnets.data import DataSet
 from advnets.errors import UserError
 from advnets.models.noise import sample_noise
+from advnets.randomness import drawing_from
 from advnets.training.batches import Cursor, EpochBatches
-from advnets.training.components import Components, build_components, resolve_device, seed_everything
+from advnets.training.components import Components, build_components, resolve_device
 from advnets.training.ema import update_ema
 from advnets.training.optim import apply_schedule
+from advnets.training.parts import Batch
 from advnets.training.steps import Stats
 
 # Keys whose change keeps a resumed run exact in everything that has happened so far.
 RESUMABLE_CHANGES = ("train.epochs", "train.max_steps", "device", "name")
 RESUMABLE_PREFIXES = ("log.", "eval.", "health.")
 
-__all__ = ["Hook", "Trainer", "check_resumable", "resolve_device", "seed_everything"]
+__all__ = ["Hook", "Trainer", "check_resumable", "resolve_device"]
 
 
 class Hook:
@@ -54,6 +58,8 @@ class Trainer:
         self.update = components.update
         self.device = components.device
         self.train_set = components.data
+        self.generator = components.generator  # every draw of training: noise, labels, dropout, penalties
+        self.conditional = components.conditional
         self.hooks = list(hooks)
         self.batches = EpochBatches(len(self.train_set), cfg.train.batch_size, cfg.seed, self.device)
         self.step = 0  # completed iterations (= G updates)
@@ -68,6 +74,10 @@ class Trainer:
         grid_gen = torch.Generator().manual_seed(cfg.seed + 7919)
         self.fixed_z = sample_noise(cfg.log.grid_size, cfg.model.z_dim, cfg.model.noise, generator=grid_gen)
         self.fixed_z = self.fixed_z.to(self.device)
+        # A conditional run's grid: one row per class present in the data, the same z in every row.
+        self.fixed_labels: torch.Tensor | None = None
+        if self.conditional:
+            self.fixed_z, self.fixed_labels = class_rows(self.fixed_z, self.train_set.labels)
 
     @classmethod
     def from_config(cls, cfg: RunConfig, *, data: DataSet | None = None, hooks: Sequence[Hook] = ()) -> Trainer:
@@ -123,11 +133,23 @@ class Trainer:
         return self.epoch >= self.cfg.train.epochs
 
     # -- the Loop an update rule sees ---------------------------------------------------------------------------
-    def noise(self, n: int) -> torch.Tensor:
-        return sample_noise(n, self.cfg.model.z_dim, self.cfg.model.noise, device=self.device)
-
-    def real(self) -> torch.Tensor:
-        return self.train_set.examples[self.batches.next()]
+    def next_batch(self, n_fake: int | None = None, *, real: bool = True) -> Batch:
+        """The next real minibatch (by index: batches.py) with its labels, unless real=False; then n_fake z (default:
+        one per real example) and, for a conditional run, the labels given to G, drawn from the training labels'
+        distribution. Draws in that order, from the run's generator."""
+        examples = labels = None
+        if real:
+            index = self.batches.next()
+            examples = self.train_set.examples[index]  # [N, *shape]
+            labels = self.train_set.labels[index] if self.train_set.labels is not None else None  # [N]
+        n = n_fake if n_fake is not None else self.cfg.train.batch_size
+        z = sample_noise(n, self.cfg.model.z_dim, self.cfg.model.noise, generator=self.generator, device=self.device)
+        fake_labels = None
+        if self.conditional:
+            assert self.train_set.labels is not None, "build_components refuses a conditional family without labels"
+            pick = torch.randint(len(self.train_set.labels), (n,), generator=self.generator, device=self.device)
+            fake_labels = self.train_set.labels[pick]  # [M]
+        return Batch(examples, labels, z, fake_labels)
 
     def begin_d_update(self) -> None:
         self.d_updates += 1
@@ -139,7 +161,8 @@ class Trainer:
 
     # -- one iteration ----------------------------------------------------------------------------------------
     def train_step(self) -> Stats:
-        stats = self.update.run(self.parts, self, self.cfg.train)
+        with drawing_from(self.generator):
+            stats = self.update.run(self.parts, self, self.cfg.train)
         if self.cfg.train.ema_decay is not None:
             # After the rule, whichever it is: every iteration is exactly one G update.
             assert self.parts.G_ema is not None, "build_components makes G_ema when train.ema_decay is set"
@@ -199,9 +222,7 @@ class Trainer:
 
     # -- state ------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        rng: dict[str, Any] = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
+        rng: dict[str, Any] = {"run": self.generator.get_state(), "device": str(self.generator.device)}
         return {
             "format": "advnets-checkpoint",
             "advnets_version": __version__,
@@ -238,14 +259,40 @@ class Trainer:
             self.batches.cursor = Cursor(cursor["epoch"], cursor["batch"])
             health = state.get("health", {})  # absent before the lower-lr remedy
             self.lr_scale, self.rollbacks = float(health.get("lr_scale", 1.0)), int(health.get("rollbacks", 0))
-            torch.set_rng_state(rng["torch"])
-            if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
-                torch.cuda.set_rng_state_all(rng["cuda"])
+            restore_generator(self.generator, rng)
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
             raise UserError(
                 f"the checkpoint does not match this model or is incomplete ({type(err).__name__}: "
                 f"{str(err).splitlines()[0][:160]}); resume it with the config it was saved with"
             ) from None
+
+
+def class_rows(z: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed grid of a conditional run: for each class present in `labels`, one row of the first
+    len(z) // classes latent vectors (at least one), so a column shows one z across classes."""
+    assert labels is not None, "a conditional run has labels"
+    classes = torch.unique(labels)  # sorted
+    per_row = max(1, len(z) // len(classes))
+    return z[:per_row].repeat(len(classes), 1), classes.repeat_interleave(per_row)
+
+
+def restore_generator(generator: torch.Generator, rng: dict[str, Any]) -> None:
+    """Set the run's generator from a checkpoint's `rng`. Checkpoints written before runs owned their generators
+    saved the global RNG, which held exactly the run's stream (the CPU's, or the run device's CUDA one). A resume
+    on another kind of device (device may change on resume) cannot continue the same stream, as CPU and CUDA
+    generators differ: it goes on from a seed drawn from the saved state, so it is still reproducible."""
+    if "run" in rng:
+        saved_device, state = torch.device(rng.get("device", "cpu")), rng["run"]
+    elif generator.device.type == "cuda" and "cuda" in rng and len(rng["cuda"]) > (generator.device.index or 0):
+        saved_device, state = generator.device, rng["cuda"][generator.device.index or 0]
+    else:
+        saved_device, state = torch.device("cpu"), rng["torch"]
+    if saved_device.type == generator.device.type:
+        generator.set_state(state)
+        return
+    saved = torch.Generator(saved_device).set_state(state) if saved_device.type == "cpu" else None
+    seed = int(torch.randint(2**62, (1,), generator=saved)) if saved is not None else int(state.sum())
+    generator.manual_seed(seed)
 
 
 def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
