@@ -30,7 +30,7 @@ from advnets.losses import build_loss
 from advnets.models import ModelSpec, build_discriminator, build_generator
 from advnets.models.noise import sample_noise
 from advnets.training.optim import ClassicalSGD
-from advnets.training.parts import Parts
+from advnets.training.parts import Batch, Parts
 from advnets.training.steps import joint_step
 from advnets.training.trainer import Trainer
 
@@ -84,7 +84,7 @@ def main() -> None:
     def run_step(steps: int) -> None:
         for _ in range(steps):
             z = sample_noise(batch, cfg.model.z_dim, "uniform")
-            joint_step(parts, real, z, step=0)
+            joint_step(parts, Batch(real, None, z, None), step=0)
 
     torch.manual_seed(0)
     G2 = build_generator(cfg.model.generator, spec)

@@ -51,7 +51,8 @@ def tiny():
 
 
 def data_folders(name: str) -> list[Path]:
-    """Where `data_root(name)` looks, in order: the CLI's folders, then ../shared/data/<name> beside the clone."""
+    """Where `data_root(name)` looks, in order: the CLI's folders, then ../shared/data/<name> beside the
+    clone."""
     return [*idx.search_folders(IDX_SOURCES[name], SESSION_ADVNETS_DATA), BESIDE_REPOSITORY / name]
 
 
@@ -71,8 +72,8 @@ def require_data(name: str = "mnist") -> Path:
         return root
     looked_in = ", ".join(str(folder) for folder in data_folders(name))
     reason = (
-        f"needs the {name} IDX files: set $ADVNETS_DATA to the folder holding them (or to its parent, with them "
-        f"in {name}/); looked in {looked_in}"
+        f"needs the {name} IDX files: set $ADVNETS_DATA to the folder holding them (or to its parent, with "
+        f"them in {name}/); looked in {looked_in}"
     )
     if os.environ.get("ADVNETS_REQUIRE_DATA") == "1":
         pytest.fail(f"{reason} (ADVNETS_REQUIRE_DATA=1: a missing data set is a failure)", pytrace=False)

@@ -16,7 +16,7 @@ from advnets.metrics import METRICS, Metric
 from advnets.models import DISCRIMINATORS, GENERATORS, ModelFamily
 from advnets.objectives import G_OBJECTIVES, GObjective
 from advnets.penalties import PENALTIES, Penalty
-from advnets.runs.session import train
+from advnets.runs.session import sample, train
 from advnets.training.steps import d_step
 from advnets.training.trainer import Trainer
 from advnets.training.updates import UPDATES, UpdateRule
@@ -308,6 +308,11 @@ def test_a_conditional_family_registered_outside_gets_labels_under_every_rule(co
     assert status == "completed"
     assert trainer.fixed_labels is not None and trainer.fixed_labels.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
     assert (run_dir / "samples" / "latest.png").is_file()
+    # Loaded back from its checkpoint (num_classes travels in it), the G samples classes drawn for it.
+    SEEN_LABELS.clear()
+    assert sample(run_dir, 10, tmp_path / "s.png").is_file()
+    (who, labels), *_ = SEEN_LABELS
+    assert who == "G" and len(labels) == 10 and set(labels.tolist()) <= {0, 1}
 
 
 def test_a_conditional_family_on_unlabelled_data_is_one_config_error(conditional_entries, outside_entries):

@@ -4,13 +4,25 @@ and the errors; on a tiny study of the ring-8 preset (tiny nets, 2 updates an ep
 import json
 import math
 from dataclasses import replace
+from functools import partial
+from pathlib import Path
 
 import pytest
 
 from advnets.cli import main
 from advnets.errors import UserError
-from advnets.reproduce import reproduce
-from advnets.studies import STUDIES, Column, Published, Row, Study, row_config, summarise_study
+from advnets.reproduce import TARGETS as PAPER_TARGETS
+from advnets.reproduce import reproduce, seed_config
+from advnets.studies import (
+    STUDIES,
+    Column,
+    Published,
+    Row,
+    Study,
+    check_same_run,
+    row_config,
+    summarise_study,
+)
 
 TINY = [
     "data.n=200",
@@ -208,20 +220,35 @@ def test_every_toy_row_resolves_and_scores_its_last_epoch(target):
         )
 
 
-def test_the_committed_study_runs_are_the_rows_they_are_filed_under():
-    # reproductions/<study>/<row>/seed-N: each saved config is its row's (check_same_run), so the committed
-    # tables hold the recipes they name.
-    from pathlib import Path
+REPRODUCTIONS = Path(__file__).resolve().parents[1] / "reproductions"
+# Every `advnets reproduce` target: the studies and paper-mnist.
+COMMITTED_TARGETS = sorted([*STUDIES, *PAPER_TARGETS])
 
-    from advnets.studies import check_same_run
 
-    root = Path(__file__).resolve().parents[1] / "reproductions"
-    for target in ("ring-8", "grid-25"):
-        rows = {row.name: row for row in STUDIES[target].rows}
-        for run in sorted((root / target).glob("*/seed-*")):
-            if not run.name.removeprefix("seed-").isdigit():
-                continue  # a run set aside by a restart (seed-N.incomplete-<time>), never committed
-            check_same_run(run, row_config(rows[run.parent.name], int(run.name.split("-")[1]), []))
+@pytest.mark.parametrize("target", COMMITTED_TARGETS)
+def test_the_committed_runs_are_every_row_and_seed_and_the_recipes_they_are_filed_under(target):
+    # reproductions/<target>/<row>/seed-N: every row's seeds are committed (the tables are built from them), and
+    # each saved config is its row's (check_same_run), so the committed tables hold the recipes they name.
+    if target in STUDIES:
+        study = STUDIES[target]
+        rows, seeds = {row.name: row for row in study.rows}, study.seeds
+        config_of = partial(row_config, extra=[])
+    else:  # paper-mnist: the CLI's defaults (3 seeds, each preset's epochs, scored every 5 epochs)
+        rows, seeds = {row.name: row for row in PAPER_TARGETS[target]}, 3
+        config_of = partial(seed_config, epochs=None, eval_every=5, extra=[])
+    found = {
+        (run.parent.name, int(run.name.removeprefix("seed-"))): run
+        for run in sorted((REPRODUCTIONS / target).glob("*/seed-*"))
+        # a run set aside by a restart (seed-N.incomplete-<time>) is never committed
+        if run.name.removeprefix("seed-").isdigit()
+    }
+    expected = {(name, seed) for name in rows for seed in range(seeds)}
+    assert set(found) == expected, (
+        f"reproductions/{target}: missing runs {sorted(expected - set(found))}, "
+        f"runs of no row or seed {sorted(set(found) - expected)}"
+    )
+    for (name, seed), run in found.items():
+        check_same_run(run, config_of(rows[name], seed))
 
 
 ORPHAN_SCRIPT = """

@@ -25,9 +25,6 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from advnets.checks import NOISE_KINDS, check_choice, check_positive
-
-# check_probability: re-exported while the axes' options still import the checks from here
-from advnets.checks import check_probability as check_probability
 from advnets.errors import UserError
 
 PRESET_DIR = Path(__file__).parent / "configs"

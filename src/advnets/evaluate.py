@@ -29,7 +29,7 @@ from advnets.metrics import METRICS, Metric, MetricInputs
 from advnets.metrics.modes import describe_modes
 from advnets.metrics.moments import describe_moments
 from advnets.metrics.parzen import describe_parzen
-from advnets.models.sampling import generate
+from advnets.models.sampling import generate, generate_labelled
 from advnets.runs.run_dir import RunDir
 
 EMA_SUFFIX = "-ema"
@@ -76,6 +76,7 @@ def evaluate(
         seed=cfg.eval.seed,
         progress=progress,
         data_options=cfg.data,
+        sample_labelled=lambda n: generate_labelled(G, cfg.model.z_dim, cfg.model.noise, n, seed=cfg.eval.seed),
     )
     record = {"metric": name, "name": metric.protocol(options, references), **metric.compute(options, inputs)}
     return {**record, "name": scored_name(record["name"], ema=ema), "generator": "ema" if ema else "raw"}

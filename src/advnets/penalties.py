@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from advnets.config import check_positive
+from advnets.checks import check_positive
 from advnets.models.players import discriminate
 from advnets.models.set_discriminator import examples_per_logit
 from advnets.randomness import uniform

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from advnets.config import check_positive
+from advnets.checks import check_positive
 from advnets.randomness import normal_like
 from advnets.registry import Registry
 

@@ -18,8 +18,7 @@ from advnets.data import ImageDataOptions as DataConfig
 from advnets.data import idx, load_images
 from advnets.data.idx import IdxFile, IdxSplit
 from advnets.errors import UserError
-
-SHARED_MNIST = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
+from tests.conftest import require_data
 
 # A tiny MNIST look-alike: 3x2 images, each filled with one value, so every pixel's expected value is known.
 H, W = 3, 2
@@ -408,11 +407,9 @@ def test_each_file_is_checked_once_and_again_when_replaced(tiny_mnist, tmp_path,
 # -- the real MNIST -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(
-    not (SHARED_MNIST / "train-images-idx3-ubyte.gz").is_file(), reason="no shared MNIST copy"
-)
 def test_real_mnist():
-    cfg = DataConfig(name="mnist", root=str(SHARED_MNIST), download=False)
+    root = str(require_data("mnist"))  # $ADVNETS_DATA as the session started (tests/conftest.py)
+    cfg = DataConfig(name="mnist", root=root, download=False)
     train = load_images(cfg, "train")
     hits = idx._read_checked.cache_info().hits
     train_again = load_images(cfg, "train")
@@ -424,13 +421,13 @@ def test_real_mnist():
         assert s.images.min().item() == 0.0 and s.images.max().item() == 1.0
     assert torch.equal(train.images, train_again.images)
     assert idx._read_checked.cache_info().hits > hits  # decoded once, served from the cache after
-    zeros = load_images(DataConfig(name="mnist", root=str(SHARED_MNIST), download=False, classes=[0]))
+    zeros = load_images(DataConfig(name="mnist", root=root, download=False, classes=[0]))
     assert len(zeros) == 4932  # of the 5,923 zeros in train[0:60000], these fall in train[0:50000]
-    every = load_images(DataConfig(name="mnist", root=str(SHARED_MNIST), download=False, split="trainval"))
+    every = load_images(DataConfig(name="mnist", root=root, download=False, split="trainval"))
     assert len(every) == 60000 and torch.equal(every.images[:50000], train.images)
     assert torch.equal(every.images[50000:], valid.images)
     all_zeros = load_images(
-        DataConfig(name="mnist", root=str(SHARED_MNIST), download=False, split="trainval", classes=[0])
+        DataConfig(name="mnist", root=root, download=False, split="trainval", classes=[0])
     )
     assert len(all_zeros) == 5923  # docs/paper.md §6: the mnist-zeros experiment used all of them
 

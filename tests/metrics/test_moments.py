@@ -83,7 +83,7 @@ def test_config_keys():
 
 
 def test_advnets_eval_prints_the_mean_and_the_variance():
-    from advnets.cli import _describe
+    from advnets.evaluate import describe_record
 
     record = {"metric": "moments", "name": "moments10k", "mean": 4.0123, "variance": 1.25}
-    assert _describe(record) == "moments10k = 4.012, variance 1.25"
+    assert describe_record(record).startswith("moments10k: mean 4.012, variance 1.25")

@@ -43,9 +43,10 @@ def paper_models() -> tuple[nn.Module, nn.Module]:
     return generator(model, means=torch.full((784,), 0.13)), discriminator(model)
 
 
-def test_registries():
-    assert GENERATORS.names() == ["mlp"]
-    assert DISCRIMINATORS.names() == ["maxout", "mlp", "set"]
+def test_registries_hold_the_shipped_families():
+    # A subset, not equality: a new family (or a plug-in registered by another test) needs no edit here.
+    assert {"mlp"} <= set(GENERATORS.names())
+    assert {"maxout", "mlp", "set"} <= set(DISCRIMINATORS.names())
 
 
 def test_paper_discriminator_layers_and_dropout_placement():

@@ -34,9 +34,9 @@ def test_flags():
     assert flags({"d_loss": 0.01, "d_acc_real": 1.0, "d_acc_fake": 0.995}, cfg) == ["d_overconfident"]
 
 
-def test_a_diverging_run_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+def test_a_run_that_diverges_at_once_stops_with_one_line_before_any_checkpoint(tmp_path, capsys):
     run = tmp_path / "run"
-    # The run of the issue: learning rates of 1e6 blow the losses up within a few dozen updates.
+    # The run of the issue: learning rates of 1e6 blow the losses up (past 1e13) by the first metrics line.
     code = main(
         [
             "train",
@@ -53,11 +53,30 @@ def test_a_diverging_run_stops_with_one_line_and_keeps_the_last_good_checkpoint(
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "training diverged" in err[0] and "Traceback" not in err[0]
+    assert "stopped before any checkpoint was written" in err[0]
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert "diverged" in records[-1]["flags"]
+    assert [r["step"] for r in records] == [5] and "diverged" in records[-1]["flags"]
     assert all(k in records[0] for k in ("d_acc_real", "d_grad_norm", "g_grad_norm", "diversity", "d_loss_std"))
-    pointer = run / "checkpoints" / "latest"
-    if pointer.exists():  # a checkpoint written before the losses exploded stays loadable and finite
-        state = load_checkpoint(latest_checkpoint(run / "checkpoints"))
-        assert all(torch.isfinite(t).all() for t in state["G"].values())
-        assert state["counters"]["step"] < records[-1]["step"]
+    assert not (run / "checkpoints" / "latest").exists()  # nothing written from the exploded weights
+
+
+def test_a_diverging_run_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    run = tmp_path / "run"
+    # One healthy epoch, whose end always writes a checkpoint ...
+    assert main(["train", *TINY, "train.epochs=1", "--out", str(run), "--quiet"]) == 0
+    good = latest_checkpoint(run / "checkpoints")
+    good_step = load_checkpoint(good)["counters"]["step"]
+    good_bytes = good.read_bytes()
+    # ... then resumed with a loss bound (health.* may change on resume) that the first metrics line exceeds:
+    # a divergence at a known step, after a checkpoint, whatever the machine's last bits.
+    code = main(["resume", str(run), "train.epochs=6", "health.max_loss=1e-3", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "training diverged" in err[0] and "Traceback" not in err[0]
+    assert f"the last good checkpoint, {good.name}, stays `latest`" in err[0]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert "diverged" in records[-1]["flags"] and records[-1]["step"] > good_step
+    # The checkpoint written before the divergence is still `latest`, untouched, loadable and finite.
+    assert latest_checkpoint(run / "checkpoints") == good and good.read_bytes() == good_bytes
+    state = load_checkpoint(good)
+    assert state["counters"]["step"] == good_step
+    assert all(torch.isfinite(t).all() for t in state["G"].values())

@@ -128,7 +128,7 @@ def test_sample_draws_the_average_unless_no_ema(ema_run, capsys, monkeypatch):
 def test_sample_pictures_during_training_come_from_the_average(tmp_path, monkeypatch):
     drawn = []
     original = hooks.generate_from
-    monkeypatch.setattr(hooks, "generate_from", lambda G, z: drawn.append(G) or original(G, z))
+    monkeypatch.setattr(hooks, "generate_from", lambda G, *args: drawn.append(G) or original(G, *args))
     trainer = Trainer.from_config(tiny_config("train.ema_decay=0.9"))
     hooks.SampleHook(tmp_path).save(trainer)
     assert drawn == [trainer.parts.G_ema]

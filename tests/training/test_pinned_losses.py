@@ -94,13 +94,14 @@ def weight_sums(trainer: Trainer) -> dict[str, float]:
 def assert_matches(case: str, where: str, got: float, want: float, *, exact: bool) -> None:
     if exact:
         assert got == want, (
-            f"{case}: {where} moved: {got!r} != pinned {want!r} (exact: this is the machine that pinned it)"
+            f"{case}: {where} moved: {got!r} != pinned {want!r} "
+            f"(exact: this machine is the file's {MACHINE_KEY})"
         )
     else:
         assert math.isclose(got, want, rel_tol=RELATIVE, abs_tol=ABSOLUTE), (
             f"{case}: {where} moved: {got!r} != pinned {want!r}, beyond rel {RELATIVE:g} / abs {ABSOLUTE:g} "
-            f"(relative difference {abs(got - want) / max(abs(want), 1e-300):.2g}; another machine than the one "
-            "that pinned it)"
+            f"(relative difference {abs(got - want) / max(abs(want), 1e-300):.2g}; compared within the "
+            f"tolerance because this machine is not the file's {MACHINE_KEY})"
         )
 
 
@@ -124,8 +125,8 @@ def test_first_updates_log_the_pinned_losses(case):
 def test_the_pins_name_the_machine_that_reproduces_them():
     machine = PINNED.get(MACHINE_KEY, "absent")
     assert machine is None or (isinstance(machine, dict) and set(machine) == set(this_machine())), (
-        f'{PINNED_FILE.name}: "{MACHINE_KEY}" is {machine!r}; expected null or a fingerprint with the keys of '
-        f"this_machine(): run `python -m tests.training.test_pinned_losses` to record it"
+        f'{PINNED_FILE.name}: "{MACHINE_KEY}" is {machine!r}; expected null or a fingerprint with the keys '
+        "of this_machine(): run `python -m tests.training.test_pinned_losses` to record it"
     )
 
 
@@ -168,10 +169,10 @@ def main(argv: list[str]) -> None:
         PINNED[MACHINE_KEY] = this_machine()
         print(f"every pin reproduces exactly here: {MACHINE_KEY} = {PINNED[MACHINE_KEY]}")
     else:
-        print(f"not exact on this machine (within the tolerance only): {', '.join(differ)}")
+        print(f"not exact on this machine (the test compares them within the tolerance): {', '.join(differ)}")
         if pinned_now or MACHINE_KEY not in PINNED:
             PINNED[MACHINE_KEY] = None  # the file now holds numbers of two machines: none reproduces them all
-            print(f"{MACHINE_KEY} = null: no machine is known to reproduce every pin; compared within the tolerance")
+            print(f"{MACHINE_KEY} = null: no machine is known to reproduce every pin; tolerance everywhere")
     PINNED_FILE.write_text(json.dumps(PINNED, indent=1, sort_keys=True) + "\n")
 
 

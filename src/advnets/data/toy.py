@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from advnets.config import check_choice, check_positive
+from advnets.checks import check_choice, check_positive
 from advnets.data.dataset import DataSet, VectorSet
 from advnets.errors import UserError
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from advnets.config import check_positive
+from advnets.checks import check_positive
 from advnets.data.dataset import DataSet, ImageKind, Kind
 from advnets.errors import UserError
 from advnets.metrics.modes import (
@@ -43,6 +43,9 @@ class MetricInputs:
     seed: int
     progress: bool = False
     data_options: Any = None  # the run's resolved cfg.data, for metrics that need the data's definition
+    # n -> (n samples [n, *shape], the labels [n] G was given, or None for an unconditional G), seeded like `sample`;
+    # the references' labels are in their DataSets. For class-aware scores of conditional runs.
+    sample_labelled: Callable[[int], tuple[torch.Tensor, torch.Tensor | None]] | None = None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from advnets.config import check_positive
+from advnets.checks import check_positive
 from advnets.data.toy import mixture_of
 
 if TYPE_CHECKING:

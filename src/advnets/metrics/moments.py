@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from advnets.config import check_positive
+from advnets.checks import check_positive
 from advnets.errors import UserError
 
 if TYPE_CHECKING:

@@ -138,7 +138,10 @@ def _build(registry: Registry[ModelFamily], options: Any, spec: ModelSpec, *, in
             "this one has none; choose an unconditional family or a labelled data set"
         )
     module = family.build(options, spec)
-    module.conditional = family.conditional  # read by advnets.models.players
+    # Plain attributes, read by models.players and models.sampling (which draws classes for a conditional G).
+    module.conditional = family.conditional  # type: ignore[assignment]
+    if family.conditional:
+        module.num_classes = spec.num_classes  # type: ignore[assignment]
     if init and family.init is not None:
         family.init(module, options, spec)
     return module

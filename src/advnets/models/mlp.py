@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from advnets.config import check_choice, check_positive, check_probability
+from advnets.checks import check_choice, check_positive, check_probability
 from advnets.data.dataset import Kind
 from advnets.errors import UserError
 from advnets.models.layers import ACTIVATIONS, Dropout, Maxout, make_activation
@@ -59,7 +59,7 @@ class MLPGeneratorOptions:
     """model.generator keys of `arch: mlp`."""
 
     arch: str = "mlp"  # generator family: mlp
-    hidden: list[int] = field(default_factory=lambda: [1200, 1200])  # units per hidden layer (the paper's MNIST G)
+    hidden: list[int] = field(default_factory=lambda: [1200, 1200])  # units per hidden layer (default [1200, 1200]: the paper's MNIST G)
     activation: str = "relu"  # hidden activation: relu | leaky_relu | elu | tanh | sigmoid
     activations: list[str] = field(default_factory=list)  # one activation per hidden layer, overriding `activation` ([] = all `activation`)
     output: str = "sigmoid"  # sigmoid ([0, 1] pixels) | tanh ([-1, 1] pixels) | linear (vectors)

@@ -40,8 +40,9 @@ def generate(
 ) -> torch.Tensor:
     """n samples [n, *shape] on the CPU from G's noise prior `noise`, reproducible from `seed`.
 
-    A conditional G gets `labels` [n] when given, else classes drawn uniformly from 0 .. num_classes - 1 (after
-    all the noise, from the same seeded RNG, so an unconditional G's samples are the same as ever)."""
+    A conditional G gets `labels` [n] when given, else classes drawn uniformly from 0 .. num_classes - 1 (default:
+    G.num_classes, set when its family built it), after all the noise, from the same seeded RNG, so an
+    unconditional G's samples are the same as ever."""
     return generate_labelled(G, z_dim, noise, n, seed=seed, batch_size=batch_size, num_classes=num_classes, labels=labels)[0]
 
 
@@ -59,6 +60,7 @@ def generate_labelled(
     """`generate`, and the labels G was given [n] (None for an unconditional G)."""
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
+    num_classes = num_classes if num_classes is not None else getattr(G, "num_classes", None)
     zs = [sample_noise(min(batch_size, n - start), z_dim, noise, generator=gen) for start in range(0, n, batch_size)]
     if is_conditional(G) and labels is None:
         if num_classes is None:

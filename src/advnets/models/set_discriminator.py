@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from advnets.config import check_choice, check_positive
+from advnets.checks import check_choice, check_positive
 from advnets.errors import UserError
 from advnets.models.layers import ACTIVATIONS, make_activation
 

@@ -57,7 +57,7 @@ def density_1d_figure(run_dir: Path, out: Path | None = None, *, checkpoints: in
         state = load_checkpoint(path)
         run_cfg = build_config(base=state["config"])
         shape, kind = checkpoint_kind(state, run_cfg)
-        spec = ModelSpec(run_cfg.model.z_dim, shape, kind)
+        spec = ModelSpec(run_cfg.model.z_dim, shape, kind, num_classes=state.get("num_classes"))
         G = build_generator(run_cfg.model.generator, spec, init=False)
         D = build_discriminator(run_cfg.model.discriminator, spec, init=False)
         try:

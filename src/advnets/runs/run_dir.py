@@ -19,11 +19,11 @@ on disk never change, so folders written by earlier versions (the committed ones
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -48,20 +48,29 @@ ROLLED_BACK = {METRICS: "metrics-rolled-back.jsonl", EVALS: "eval-rolled-back.js
 SAMPLE_PICTURE = re.compile(r"step-(\d{7,})\.png")
 
 
-@dataclass(frozen=True)
 class RunDir:
-    """The paths of one run folder (nothing is created or checked until asked)."""
+    """The paths of one run folder (nothing is created or checked until asked). A RunDir is itself a path-like
+    object (`Path(run)`, `os.fspath(run)`), made from a str, a Path or another RunDir."""
 
-    path: Path  # also accepts a str or a RunDir
+    __slots__ = ("path",)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", Path(self.path))
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
 
     def __str__(self) -> str:
         return str(self.path)
 
-    def __fspath__(self) -> str:  # a RunDir goes wherever a path does
-        return str(self.path)
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunDir) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
 
     # -- files at the top ----------------------------------------------------------------------------------
     @property

@@ -132,7 +132,7 @@ def load_generator(
     cfg = build_config(base=state["config"])
     shape, kind = checkpoint_kind(state, cfg)
     # Built without init: every weight, the output bias included, comes from the checkpoint.
-    G = build_generator(cfg.model.generator, ModelSpec(cfg.model.z_dim, shape, kind), init=False)
+    G = build_generator(cfg.model.generator, ModelSpec(cfg.model.z_dim, shape, kind, num_classes=state.get("num_classes")), init=False)
     use_ema = ema and "G_ema" in state
     try:
         G.load_state_dict(state["G_ema" if use_ema else "G"])

@@ -24,7 +24,7 @@ from advnets.errors import UserError
 from advnets.models.noise import sample_noise
 from advnets.randomness import drawing_from
 from advnets.training.batches import Cursor, EpochBatches
-from advnets.training.components import Components, build_components, resolve_device
+from advnets.training.components import Components, build_components, num_classes, resolve_device
 from advnets.training.ema import update_ema
 from advnets.training.optim import apply_schedule
 from advnets.training.parts import Batch
@@ -230,6 +230,7 @@ class Trainer:
             "config": to_dict(self.cfg),
             "data_shape": list(self.train_set.shape),
             "data_kind": self.train_set.kind.name,
+            "num_classes": num_classes(self.train_set),  # sizes a conditional family when a checkpoint is loaded
             "image_shape": list(self.train_set.shape),  # read by advnets <= 0.1.0
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),

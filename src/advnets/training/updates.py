@@ -23,8 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import torch
-
 from advnets.config import TrainConfig
 from advnets.errors import UserError
 from advnets.registry import Registry
