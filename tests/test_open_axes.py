@@ -95,9 +95,17 @@ def build_mean_matching(options) -> GObjective:
     return GObjective(term=lambda inputs: F.mse_loss(inputs.fake.mean(0), inputs.real.mean(0)))
 
 
+@dataclass
+class DOnlyOptions:
+    repeats: int = 1  # D updates per iteration (an update rule's own key: train.rule.repeats)
+
+
 def d_only(parts, loop, cfg):
-    loop.begin_d_update()
-    return d_step(parts, loop.next_batch(), loop.step)
+    stats = {}
+    for _ in range(cfg.rule.repeats):
+        loop.begin_d_update()
+        stats = d_step(parts, loop.next_batch(), loop.step)
+    return stats
 
 
 def distance_to_centre(options, inputs):
@@ -112,7 +120,7 @@ def outside_entries():
     PENALTIES.register("logit_l2_clip", options=ClipOptions)(build_clip_penalty)
     TRANSFORMS.register("shift", options=ShiftOptions)(build_shift)
     G_OBJECTIVES.register("mean_matching")(build_mean_matching)
-    UPDATES.register("d_only")(UpdateRule(d_only, lambda cfg: 1))
+    UPDATES.register("d_only", options=DOnlyOptions)(UpdateRule(d_only, lambda cfg: cfg.rule.repeats))
     METRICS.register("centre_distance")(
         Metric(
             compute=distance_to_centre,
@@ -183,11 +191,13 @@ def test_every_axis_takes_a_member_registered_outside_the_package(outside_entrie
 
 
 def test_an_outside_update_rule_is_chosen_by_name(outside_entries):
-    trainer = Trainer.from_config(build_config(overrides=[*OUTSIDE, "train.update=d_only", "g_objectives={}"]))
+    cfg = build_config(overrides=[*OUTSIDE, "train.update=d_only", "train.rule.repeats=3", "g_objectives={}"])
+    assert cfg.train.rule.repeats == 3
+    trainer = Trainer.from_config(cfg)
     G0 = [p.detach().clone() for p in trainer.G.parameters()]
     trainer.train_step()
     trainer.train_step()
-    assert (trainer.d_updates, trainer.g_updates) == (2, 0)
+    assert (trainer.d_updates, trainer.g_updates) == (6, 0)
     assert all(torch.equal(a, b) for a, b in zip(G0, trainer.G.parameters()))
 
 
@@ -196,6 +206,8 @@ def test_outside_options_are_checked_like_the_packages_own(outside_entries):
         build_config(overrides=[*OUTSIDE, "data.center=1"])
     with pytest.raises(UserError, match="penalties.logit_l2_clip.c"):
         build_config(overrides=[*OUTSIDE, "penalties.logit_l2_clip.c=abc"])
+    with pytest.raises(UserError, match=r"train.rule.repeat.*did you mean train.rule.repeats"):
+        build_config(overrides=[*OUTSIDE, "train.update=d_only", "train.rule.repeat=2"])
 
 
 # --- a conditional G and D family, on a labelled data set --------------------------------------------------

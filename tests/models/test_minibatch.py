@@ -114,7 +114,7 @@ def record_batch_sizes(trainer: Trainer) -> list[int]:
     [
         ("simultaneous", []),
         ("alternating", ["train.d_steps=2", "train.g_batch_size=20"]),
-        ("unrolled", ["train.d_steps=2", "train.unroll_steps=1", "train.g_batch_size=20"]),
+        ("unrolled", ["train.d_steps=2", "train.rule.steps=1", "train.g_batch_size=20"]),
     ],
 )
 def test_every_update_rule_gives_the_layer_one_batch_per_call_never_real_and_fake_together(update, extra):

@@ -154,7 +154,7 @@ def test_gradient_penalty_mixes_whole_sets_along_one_segment():
         ["penalties.gradient_penalty.weight=10"],
         ["penalties.r1.weight=1"],
         ["g_objectives.feature_matching.weight=1"],
-        ["train.update=unrolled", "train.unroll_steps=2"],
+        ["train.update=unrolled", "train.rule.steps=2"],
         ["train.update=simultaneous"],
         ["model.discriminator.spectral_norm=true"],
     ],
