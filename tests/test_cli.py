@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import SHARED_MNIST, TINY
+from tests.conftest import TINY, require_data
 
 
 def cli(*args, cwd=None):
@@ -243,11 +243,11 @@ def test_corrupt_checkpoint_is_reported_not_overwritten(run_dir, tmp_path):
     assert bad.read_bytes() == b"not a checkpoint"
 
 
-@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="needs ../shared/data/mnist")
 def test_a_corrupt_data_file_names_the_file_and_is_left_alone(tmp_path):
+    mnist = require_data("mnist")
     root = tmp_path / "mnist"
     root.mkdir()
-    for path in SHARED_MNIST.glob("*.gz"):
+    for path in mnist.glob("*.gz"):
         (root / path.name).write_bytes(path.read_bytes())
     truncated = root / "train-images-idx3-ubyte.gz"
     truncated.write_bytes(truncated.read_bytes()[:100_000])
@@ -258,13 +258,13 @@ def test_a_corrupt_data_file_names_the_file_and_is_left_alone(tmp_path):
     assert tree_digest(root) == before and not (tmp_path / "runs").exists()
 
 
-@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="needs ../shared/data/mnist")
 def test_mnist_zeros_preset_runs_on_real_mnist(tmp_path):
+    mnist = require_data("mnist")
     out = tmp_path / "zeros"
     result = cli(
         "train",
         "mnist-zeros",
-        f"data.root={SHARED_MNIST}",
+        f"data.root={mnist}",
         "train.max_steps=30",
         "log.tensorboard=false",
         "--out",

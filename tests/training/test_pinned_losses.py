@@ -45,7 +45,8 @@ CASES = {
     ),
 }
 STEPS = 12
-PINNED_KEYS = ("d_loss", "g_loss", "d_real", "d_fake", "critic_gap")  # what `pin` records of each update
+# What `pin` records of each update (the losses and every monitor the shipped losses log).
+PINNED_KEYS = ("d_loss", "g_loss", "d_real", "d_fake", "d_fake_g", "critic_real", "critic_fake", "critic_gap")
 RELATIVE, ABSOLUTE = 1e-6, 1e-9  # across machines; see the module docstring
 
 
