@@ -325,6 +325,17 @@ def test_a_conditional_family_registered_outside_gets_labels_under_every_rule(co
     assert sample(run_dir, 10, tmp_path / "s.png").is_file()
     (who, labels), *_ = SEEN_LABELS
     assert who == "G" and len(labels) == 10 and set(labels.tolist()) <= {0, 1}
+    SEEN_LABELS.clear()
+    out = sample(run_dir, 6, label=1)
+    assert out.is_file() and "-class1" in out.name and SEEN_LABELS[0][1].tolist() == [1] * 6
+    with pytest.raises(UserError, match="--class 2 is not a class of this run; its classes are 0 .. 1"):
+        sample(run_dir, 6, label=2)
+
+
+def test_sample_by_class_needs_a_conditional_run(outside_entries, tmp_path):
+    run_dir, _ = train(build_config(overrides=OUTSIDE), tmp_path / "run")
+    with pytest.raises(UserError, match="not conditional"):
+        sample(run_dir, 4, label=0)
 
 
 def test_a_conditional_family_on_unlabelled_data_is_one_config_error(conditional_entries, outside_entries):

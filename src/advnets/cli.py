@@ -81,7 +81,9 @@ def cmd_resume(ns: argparse.Namespace) -> int:
 def cmd_sample(ns: argparse.Namespace) -> int:
     from advnets.runs.session import sample
 
-    out = sample(ns.run_dir, ns.n, ns.output, checkpoint=ns.checkpoint, seed=ns.seed, ema=not ns.no_ema)
+    out = sample(
+        ns.run_dir, ns.n, ns.output, checkpoint=ns.checkpoint, seed=ns.seed, ema=not ns.no_ema, label=ns.label
+    )
     print(out)
     return 0
 
@@ -220,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, help="a checkpoint file (default: the run's latest)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--no-ema", action="store_true", help=NO_EMA_HELP)
+    p.add_argument("--class", dest="label", type=int, help="a conditional run: samples of this class only")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="score a run's generator with a registered metric (default parzen)")

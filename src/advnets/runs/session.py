@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from advnets.config import RunConfig, build_config
@@ -26,6 +27,7 @@ from advnets.evaluate import (
 )
 from advnets.metrics import METRICS
 from advnets.models import ModelSpec, build_generator
+from advnets.models.players import is_conditional
 from advnets.models.sampling import generate
 from advnets.runs.checkpoint import load_checkpoint
 from advnets.runs.evaluation import evaluation_hooks
@@ -150,17 +152,28 @@ def sample(
     checkpoint: Path | None = None,
     seed: int = 0,
     ema: bool = True,
+    label: int | None = None,
 ) -> Path:
     """n samples of a run's G (its weight average when it keeps one and `ema`) drawn as its data set shows
     examples, vectors over the same data points as the run's own pictures (so that missed modes show); by default
-    into RUN/samples/, the average's pictures named `...-ema.png`."""
+    into RUN/samples/, the average's pictures named `...-ema.png`. A conditional G draws classes at random, or
+    only class `label` (`advnets sample RUN --class 3`)."""
     if n <= 0:
         raise UserError(f"-n {n} must be a positive number of samples")
     G, cfg, state, kind, use_ema = load_generator(run_dir, checkpoint, ema=ema)
+    labels = None
+    if label is not None:
+        classes = state.get("num_classes")
+        if not is_conditional(G) or classes is None:
+            raise UserError(f"--class {label}: this run's G is not conditional, so it cannot be asked for a class")
+        if not 0 <= label < classes:
+            raise UserError(f"--class {label} is not a class of this run; its classes are 0 .. {classes - 1}")
+        labels = torch.full((n,), label, dtype=torch.long)
     if out is None:
-        out = RunDir(run_dir).drawn_samples(state["counters"]["step"], n, seed, EMA_SUFFIX if use_ema else "")
+        suffix = (f"-class{label}" if label is not None else "") + (EMA_SUFFIX if use_ema else "")
+        out = RunDir(run_dir).drawn_samples(state["counters"]["step"], n, seed, suffix)
     reference = reference_points(load_data(cfg.data), cfg.seed) if isinstance(kind, VectorKind) else None
-    kind.show(generate(G, cfg.model.z_dim, cfg.model.noise, n, seed=seed), out, reference=reference)
+    kind.show(generate(G, cfg.model.z_dim, cfg.model.noise, n, seed=seed, labels=labels), out, reference=reference)
     return out
 
 
