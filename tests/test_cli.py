@@ -107,7 +107,7 @@ def test_eval_prints_and_appends_the_score(run_dir):
     )
     last = json.loads((run_dir / "eval.jsonl").read_text().splitlines()[-1])
     assert (last["name"], last["n_test"], last["checkpoint"]) == ("parzen200-valid100-test150", 150, "latest")
-    bad = cli("eval", run_dir, "--metric", "fid")
+    bad = cli("eval", run_dir, "--metric", "fad")
     assert bad.returncode == 2 and "unknown metric" in bad.stderr
 
 

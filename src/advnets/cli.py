@@ -18,6 +18,8 @@ EPILOG = """examples:
   advnets resume runs/00000-digits train.epochs=400
   advnets sample runs/00000-digits -n 64 -o grid.png
   advnets figure density-1d runs/00001-toy-1d     the paper's Figure 1 from a 1-D run's checkpoints
+  advnets figure nearest runs/00000-digits        Figure 2: samples beside their nearest training examples
+  advnets figure interpolate runs/00000-digits    Figure 3: samples along lines in latent space
 """
 
 
@@ -89,7 +91,28 @@ def cmd_sample(ns: argparse.Namespace) -> int:
 
 
 # `advnets eval` flags, each the metric option of its name; one the chosen metric has no option for is an error.
+# Every other option of any metric is `--option KEY=VALUE` (the keys of eval.metrics.METRIC, `advnets config`).
 EVAL_FLAGS = ("samples", "valid", "test", "sigmas")
+
+
+def parse_metric_options(pairs: list[str]) -> dict[str, object]:
+    """`--option KEY=VALUE` pairs -> {key: value}, each value read as YAML (2000, null, [0.1, 0.2], a name), as
+    dotted config overrides are; the metric's options class checks keys and types."""
+    import yaml
+
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"--option {pair!r} is not KEY=VALUE; e.g. --option extractor=classifier-mnist")
+        if key in options:
+            raise UserError(f"--option {key} is given twice")
+        try:
+            options[key] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            raise UserError(f"--option {pair!r}: {text!r} is not a value (a number, null, a name or a [list])") from None
+    return options
 
 
 def cmd_eval(ns: argparse.Namespace) -> int:
@@ -102,6 +125,10 @@ def cmd_eval(ns: argparse.Namespace) -> int:
         given["sigmas"] = parse_sigmas(given["sigmas"])
     if any(isinstance(v, int) and v <= 0 for v in given.values()):
         raise UserError("--samples, --valid and --test must be positive counts")
+    for key, value in parse_metric_options(ns.option or []).items():
+        if key in given:
+            raise UserError(f"{key} is given as --{key} and as --option {key}=...; give it once")
+        given[key] = value
     record = evaluate_run(
         ns.run_dir, ns.metric, checkpoint=ns.checkpoint, ema=not ns.no_ema, progress=not ns.quiet, **given
     )
@@ -155,9 +182,31 @@ def cmd_reproduce(ns: argparse.Namespace) -> int:
 
 
 def cmd_figure(ns: argparse.Namespace) -> int:
-    from advnets.runs.figures import density_1d_figure
+    from advnets.runs import figures
 
-    print(density_1d_figure(ns.run_dir, ns.output, checkpoints=ns.checkpoints))
+    if ns.figure == "density-1d":
+        out = figures.density_1d_figure(ns.run_dir, ns.output, checkpoints=ns.checkpoints)
+    elif ns.figure == "nearest":
+        out = figures.nearest_figure(
+            ns.run_dir,
+            ns.output,
+            rows=ns.rows,
+            cols=ns.cols,
+            seed=ns.seed,
+            checkpoint=ns.checkpoint,
+            ema=not ns.no_ema,
+        )
+    else:
+        out = figures.interpolation_figure(
+            ns.run_dir,
+            ns.output,
+            rows=ns.rows,
+            steps=ns.steps,
+            seed=ns.seed,
+            checkpoint=ns.checkpoint,
+            ema=not ns.no_ema,
+        )
+    print(out)
     return 0
 
 
@@ -225,11 +274,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class", dest="label", type=int, help="a conditional run: samples of this class only")
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("eval", help="score a run's generator with a registered metric (default parzen)")
+    p = sub.add_parser(
+        "eval",
+        help="score a run's generator with a registered metric (default parzen)",
+        description="Score a run's checkpoint with a metric (docs/metrics.md) and append the record to its "
+        "eval.jsonl. A metric's options are the keys of eval.metrics.METRIC (`advnets config` lists them): "
+        "--samples, --valid, --test and --sigmas, or any key as --option KEY=VALUE, e.g. `advnets eval RUN "
+        "--metric fid --samples 2000 --option extractor=inception-2015-12-05`. An option the metric does not "
+        "have is an error; another protocol is stored under another name.",
+    )
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--metric", default="parzen", help="metric name (default parzen: docs/paper.md §2)")
     p.add_argument(
-        "--samples", type=int, help="generated samples (default: the run's eval.metrics.parzen.samples, 10000)"
+        "--metric",
+        default="parzen",
+        help="parzen (docs/paper.md §2), modes, moments, fid, kid, is, classes, stacked-modes (docs/metrics.md); "
+        "default parzen",
+    )
+    p.add_argument(
+        "--samples", type=int, help="generated samples (default: the run's eval.metrics.METRIC.samples)"
     )
     p.add_argument("--valid", type=int, help="validation images that choose sigma (default 1000)")
     p.add_argument("--test", type=int, help="test images scored (default 10000)")
@@ -238,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sigmas",
         help="σ grid: a list 0.15,0.2 or start:stop:count (default: the paper's logspace(-1, 0, 10)); "
         "another grid gets another metric name",
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any option of the metric (repeatable), e.g. extractor=classifier-mnist, real_split=train, subsets=10",
     )
     p.add_argument("--no-ema", action="store_true", help=NO_EMA_HELP + "; its score keeps the plain metric name")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -268,13 +336,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_reproduce)
 
-    p = sub.add_parser("figure", help="draw a figure of a run: density-1d (the paper's Figure 1, 1-D runs)")
-    p.add_argument("figure", choices=["density-1d"], help="density-1d: p_data, p_g and D(x) at several checkpoints")
-    p.add_argument("run_dir", type=Path)
-    p.add_argument("-o", "--output", type=Path, help="PNG to write (default: RUN_DIR/density-1d.png)")
-    p.add_argument(
+    p = sub.add_parser(
+        "figure",
+        help="draw one of the paper's figures from a run: density-1d (Fig. 1), nearest (Fig. 2), interpolate (Fig. 3)",
+        description="Draw one of the paper's figures from a run folder (docs/figures.md).",
+    )
+    figure = p.add_subparsers(dest="figure", required=True, metavar="FIGURE")
+    f = figure.add_parser(
+        "density-1d", help="Figure 1 of a 1-D run: p_data, p_g and D(x) at several kept checkpoints"
+    )
+    f.add_argument("run_dir", type=Path)
+    f.add_argument("-o", "--output", type=Path, help="PNG to write (default: RUN_DIR/density-1d.png)")
+    f.add_argument(
         "--checkpoints", type=int, default=5, help="panels, from evenly spaced kept checkpoints (default 5)"
     )
+    f = figure.add_parser(
+        "nearest",
+        help="Figure 2 of an image run: rows of samples, each row's last followed by its nearest training example",
+    )
+    f.add_argument("run_dir", type=Path)
+    f.add_argument("-o", "--output", type=Path, help="PNG to write (default: RUN_DIR/nearest.png)")
+    f.add_argument("--rows", type=int, default=4, help="rows of samples (default 4, as the paper)")
+    f.add_argument("--cols", type=int, default=5, help="samples per row before the neighbour (default 5)")
+    f = figure.add_parser(
+        "interpolate", help="Figure 3 of an image run: G along straight lines between latent codes"
+    )
+    f.add_argument("run_dir", type=Path)
+    f.add_argument("-o", "--output", type=Path, help="PNG to write (default: RUN_DIR/interpolate.png)")
+    f.add_argument(
+        "--rows",
+        type=int,
+        help="lines, each between its own two codes (default 4; a conditional run: one per class)",
+    )
+    f.add_argument(
+        "--steps", type=int, default=10, help="pictures along each line, both ends included (default 10)"
+    )
+    for f in (figure.choices["nearest"], figure.choices["interpolate"]):
+        f.add_argument("--seed", type=int, default=0, help="seed of the latent codes (default 0)")
+        f.add_argument("--checkpoint", type=Path, help="a checkpoint file (default: the run's latest)")
+        f.add_argument("--no-ema", action="store_true", help=NO_EMA_HELP)
     p.set_defaults(func=cmd_figure)
 
     p = sub.add_parser(

@@ -22,6 +22,7 @@ from typing import Any
 from torch import nn
 
 from advnets.config import RunConfig, resolve_options
+from advnets.errors import UserError
 from advnets.data import DataSet, load_data
 from advnets.data.dataset import Kind
 from advnets.io import append_jsonl, read_jsonl
@@ -29,6 +30,7 @@ from advnets.metrics import METRICS, Metric, MetricInputs
 from advnets.metrics.modes import describe_modes
 from advnets.metrics.moments import describe_moments
 from advnets.metrics.parzen import describe_parzen
+from advnets.metrics.sampling import sample_stream
 from advnets.models.sampling import generate, generate_labelled
 from advnets.runs.run_dir import RunDir
 
@@ -41,10 +43,19 @@ def scored_name(protocol: str, *, ema: bool) -> str:
 
 
 def metric_options(cfg: RunConfig, name: str, overrides: dict[str, Any] | None = None) -> Any:
-    """The options of metric `name`: the run's eval.metrics.NAME (or the metric's defaults) <- overrides."""
+    """The options of metric `name`: the run's eval.metrics.NAME (or the metric's defaults) <- overrides, with the
+    choices that depend on the data set made (Metric.for_data: FID's extractor is classifier-mnist on MNIST)."""
     current = cfg.eval.metrics.get(name)
     base = {} if current is None else {k: getattr(current, k) for k in current.__dataclass_fields__}
-    return resolve_options(METRICS.options(name), {**base, **(overrides or {})}, f"eval.metrics.{name}.")
+    options = resolve_options(METRICS.options(name), {**base, **(overrides or {})}, f"eval.metrics.{name}.")
+    return METRICS.get(name).resolve(options, cfg.data)
+
+
+def check_metric(cfg: RunConfig, name: str, kind: Kind, options: Any = None) -> None:
+    """A UserError, before any work, when metric `name` cannot score this run's data (Metric.check)."""
+    metric = METRICS.get(name)
+    if metric.check is not None:
+        metric.check(options if options is not None else metric_options(cfg, name), kind, cfg.data)
 
 
 def reference_data(cfg: RunConfig, metric: Metric) -> dict[str, DataSet]:
@@ -66,7 +77,7 @@ def evaluate(
     """Metric `name` of G with `options` (default: the run's) -> its record (with "metric", the protocol "name" and
     "generator"). `ema` says that G is the run's weight average: the record is named and marked as such."""
     metric = METRICS.get(name)
-    options = options if options is not None else metric_options(cfg, name)
+    options = metric.resolve(options, cfg.data) if options is not None else metric_options(cfg, name)
     references = references if references is not None else reference_data(cfg, metric)
     inputs = MetricInputs(
         sample=lambda n: generate(G, cfg.model.z_dim, cfg.model.noise, n, seed=cfg.eval.seed),
@@ -77,6 +88,7 @@ def evaluate(
         progress=progress,
         data_options=cfg.data,
         sample_labelled=lambda n: generate_labelled(G, cfg.model.z_dim, cfg.model.noise, n, seed=cfg.eval.seed),
+        stream=lambda n: sample_stream(G, cfg.model.z_dim, cfg.model.noise, n, seed=cfg.eval.seed),
     )
     record = {"metric": name, "name": metric.protocol(options, references), **metric.compute(options, inputs)}
     return {**record, "name": scored_name(record["name"], ema=ema), "generator": "ema" if ema else "raw"}
@@ -167,18 +179,51 @@ def checkpoint_kind(state: dict[str, Any], cfg: RunConfig) -> tuple[tuple[int, .
 
 
 # ---------------------------------------------------------------------------------------- records in words
+def _describe_feature_score(key: str, err: str | None = None) -> Callable[[dict[str, Any]], str]:
+    def describe(record: dict[str, Any]) -> str:
+        protocol = record.get("protocol", {})
+        spread = f" ± {record[err]:.4g}" if err and err in record and not math.isnan(record[err]) else ""
+        real = f" vs {protocol['real']} {protocol['real_split']} images" if "real" in protocol else ""
+        return f"{record['name']} = {record[key]:.4g}{spread} ({protocol.get('samples', '?')} samples{real})"
+
+    return describe
+
+
+def _describe_classes(record: dict[str, Any]) -> str:
+    text = (
+        f"{record['name']}: KL from the data's classes {record['kl']:.4g} nats, "
+        f"{record['classes_covered']} of {record['num_classes']} classes made"
+    )
+    if "conditional_accuracy" in record:
+        text += f", {100 * record['conditional_accuracy']:.1f}% classified as the class asked for"
+    return text
+
+
+def _describe_stacked(record: dict[str, Any]) -> str:
+    return f"{record['name']} = {record['modes']} of {record['of']} modes, KL to uniform {record['kl']:.4g} nats"
+
+
 # metric name -> a record in one line. A metric without an entry (one registered from outside) gets
 # `name = value ± err, key value` from its Metric fields.
 DESCRIPTIONS: dict[str, Callable[[dict[str, Any]], str]] = {
     "parzen": describe_parzen,
     "modes": describe_modes,
     "moments": describe_moments,
+    "fid": _describe_feature_score("fid"),
+    "kid": _describe_feature_score("kid", "kid_std"),
+    "is": _describe_feature_score("is", "is_std"),
+    "classes": _describe_classes,
+    "stacked-modes": _describe_stacked,
 }
 # metric name -> record keys TensorBoard shows beside the value (eval/<protocol>/<key>); default: shown_keys.
 TENSORBOARD_KEYS: dict[str, tuple[str, ...]] = {
     "parzen": ("se",),
     "modes": ("high_quality", "reverse_kl"),
     "moments": ("variance",),
+    "kid": ("kid_std",),
+    "is": ("is_std",),
+    "classes": ("classes_covered", "conditional_accuracy"),
+    "stacked-modes": ("kl",),
 }
 
 
@@ -194,6 +239,32 @@ def describe_record(record: dict[str, Any]) -> str:
     return f"{record['name']} = {value:.4g}{err}{shown}"
 
 
+# ------------------------------------------------------------------------------------------- protocols compared
+def record_protocol(record: dict[str, Any]) -> dict[str, Any]:
+    """What a record's score was measured under: its protocol name (less `-ema`, which says which G was scored,
+    not how) and, where the metric stores them, the protocol's details (counts, split, extractor and its hash)."""
+    name = str(record.get("name", ""))
+    return {"name": name.removesuffix(EMA_SUFFIX), **record.get("protocol", {})}
+
+
+def check_same_protocol(records: list[dict[str, Any]], *, what: str = "this table") -> None:
+    """A UserError when `records` (scores to be shown side by side) were measured under different protocols,
+    saying what differs; scores of G and of its weight average (`-ema`) under one protocol may stand together."""
+    if not records:
+        return
+    first = record_protocol(records[0])
+    for record in records[1:]:
+        other = record_protocol(record)
+        if other != first:
+            keys = [k for k in dict.fromkeys([*first, *other]) if first.get(k) != other.get(k)]
+            differs = "; ".join(f"{k}: {first.get(k, 'unset')} vs {other.get(k, 'unset')}" for k in keys)
+            raise UserError(
+                f"{what} would put scores of different protocols side by side ({first['name']} and "
+                f"{other['name']}): {differs}; score them under one protocol (the same eval.metrics options and "
+                "extractor) to compare them"
+            )
+
+
 def record_scalars(record: dict[str, Any]) -> dict[str, float]:
     """A record's numbers for TensorBoard: "" -> the metric's value, then a few more keys by name."""
     metric = METRICS.get(record["metric"])
@@ -204,6 +275,8 @@ def record_scalars(record: dict[str, Any]) -> dict[str, float]:
 
 __all__ = [
     "append_eval",
+    "check_metric",
+    "check_same_protocol",
     "describe_record",
     "eval_record",
     "evaluate",
@@ -212,6 +285,7 @@ __all__ = [
     "metric_figure_path",
     "metric_options",
     "read_evals",
+    "record_protocol",
     "reference_data",
     "scored_name",
 ]

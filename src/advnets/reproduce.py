@@ -29,7 +29,7 @@ import advnets.toy_studies  # noqa: F401  (registers the studies ring-8, grid-25
 from advnets.config import RunConfig, load_config
 from advnets.data import DataSet, load_data
 from advnets.errors import UserError
-from advnets.evaluate import metric_options, read_evals, reference_data, scored_name
+from advnets.evaluate import check_same_protocol, metric_options, read_evals, reference_data, scored_name
 from advnets.io import write_text
 from advnets.metrics import METRICS, ParzenOptions
 from advnets.metrics.parzen import parzen_score
@@ -184,6 +184,8 @@ def summarise(out: Path, rows: list[Row], names: dict[str, str], seeds: int, bas
                 "seeds": per_seed,
             }
         )
+    scored = [s[key] for r in rows_json for s in r["seeds"] for key in ("final", "best_valid")]
+    check_same_protocol([*scored, *base.values()], what="the paper-mnist table")
     for label, result in base.items():
         lines.append(
             f"| baseline: {result['n_samples']} {label} | {result['mean']:.1f} ± {result['se']:.1f} | "

@@ -32,7 +32,7 @@ import torch
 
 from advnets.config import RunConfig, load_config, to_dict
 from advnets.errors import UserError
-from advnets.evaluate import metric_options, read_evals, reference_data, scored_name
+from advnets.evaluate import check_same_protocol, metric_options, read_evals, reference_data, scored_name
 from advnets.io import write_text
 from advnets.metrics import METRICS
 from advnets.runs.checkpoint import load_checkpoint
@@ -370,9 +370,10 @@ def summarise_study(
     columns = study.columns
     header = ["recipe", *(c.header for c in columns), "seeds", "preset and overrides"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    rows_json = []
+    rows_json, shown = [], []
     for row in study.rows:
         done = final_records(study, row, configs, seeds, out)
+        shown += done.values()
         summary = {c.key: _stats([float(r[c.key]) for r in done.values()]) for c in columns} if done else {}
         first = columns[0]
         each = ", ".join(f"{r[first.key] * first.scale:g}{first.unit}" for r in done.values())
@@ -396,6 +397,7 @@ def summarise_study(
                 "std": {k: v[1] for k, v in summary.items()},
             }
         )
+    check_same_protocol(shown, what=f"the {target} table")  # rows scored under other protocols are refused
     for ref in study.published:
         cells = [ref.values.get(c.key, "—") for c in columns]
         lines.append(f"| {ref.label} | " + " | ".join(cells) + " | published | |")

@@ -3,7 +3,7 @@
 import pooch
 import pytest
 
-from advnets.data import idx
+from advnets.data import cifar10, idx
 
 
 @pytest.fixture(autouse=True)
@@ -15,5 +15,7 @@ def isolated_data(tmp_path, monkeypatch):
     monkeypatch.setattr(pooch, "os_cache", lambda project: tmp_path / "user-cache" / project)
     monkeypatch.delenv("ADVNETS_DATA", raising=False)
     idx._read_checked.cache_clear()
+    cifar10._read_checked.cache_clear()
     yield
     idx._read_checked.cache_clear()
+    cifar10._read_checked.cache_clear()

@@ -12,6 +12,7 @@ from advnets.errors import UserError
 from advnets.reporting import figures
 from advnets.reporting.figures import (
     image_grid,
+    late_view_limits,
     plot_losses,
     plot_metric_curve,
     read_metrics,
@@ -276,6 +277,64 @@ def test_a_one_point_metric_curve_has_a_unit_axis_either_side_and_its_value_writ
     # Two points: matplotlib's own axis, and no value written.
     plot_metric_curve([record, {**record, "epoch": 3}], "mean", tmp_path / "two.png")
     assert drawn[1][0] != (0.0, 2.0) and drawn[1][2] == []
+
+
+# A Parzen-like curve: the first evaluation far below, then a slow climb (se 1 nats each).
+PARZEN_LIKE = [
+    {"epoch": e, "mean": v, "se": 1.0}
+    for e, v in [(1, -170.0), (3, 100.0), (5, 110.0), (7, 120.0), (9, 130.0)]
+]
+
+
+def test_the_late_view_covers_the_last_75_percent_and_near_references():
+    reference = {"near": 140.0, "far": 300.0}
+    view = late_view_limits(PARZEN_LIKE, "mean", err_key="se", reference=reference)
+    # The last 75% of epochs 1..9: epoch >= 3. Values ± se: 99 .. 131 (span 32); "near" (140) is within one span of
+    # them and joins: 99 .. 140; "far" (300) is not and gets a note. Padded by 5% of 41 = 2.05.
+    assert view is not None
+    (x_lo, x_hi), (y_lo, y_hi), notes = view
+    assert (x_lo, x_hi) == (3, 9)
+    assert_allclose([y_lo, y_hi], [96.95, 142.05], rtol=1e-12, atol=1e-12)
+    assert notes == ["far: 300 (above)"]
+
+
+@pytest.mark.parametrize(
+    ("records", "late"),
+    [
+        (PARZEN_LIKE, None),  # asked for none
+        (PARZEN_LIKE[:3], 0.75),  # epochs 3 and 5 only: too few points for a view of their own
+        (
+            [{"epoch": e, "mean": 10.0 * e} for e in range(1, 10)],
+            0.75,
+        ),  # a straight line: nothing is flattened
+        ([{"epoch": e, "mean": 5.0} for e in range(1, 10)], 0.75),  # a flat line
+    ],
+)
+def test_no_late_view_where_the_whole_curve_reads_alone(records, late):
+    assert late_view_limits(records, "mean", late=late) is None
+
+
+def test_the_parzen_figure_gets_a_late_training_panel_with_those_limits(tmp_path, monkeypatch):
+    drawn = []
+    original = figures._save_figure
+
+    def keep(fig, path):
+        drawn.append([(ax.get_ylim(), ax.get_xlim()) for ax in fig.axes])
+        original(fig, path)
+
+    monkeypatch.setattr(figures, "_save_figure", keep)
+    path = tmp_path / "parzen.png"
+    plot_metric_curve(
+        PARZEN_LIKE, "mean", path, err_key="se", reference={"paper (225)": 225.0}, title="Parzen"
+    )
+    assert _png_size_and_colours(path)[0] == (1440, 540)
+    (whole_y, _), (late_y, late_x) = drawn[0]
+    assert whole_y[0] < -171 and whole_y[1] > 225  # the whole curve, reference included
+    # 99 .. 131 (span 32): 225 is farther than one span, so it stays out; padded by 5% of 32.
+    assert_allclose(late_y, (99 - 1.6, 131 + 1.6), rtol=1e-12, atol=1e-12)
+    assert late_x[0] < 3 and 9 < late_x[1] < 9.5
+    plot_metric_curve(PARZEN_LIKE, "mean", tmp_path / "one.png", late=None)
+    assert len(drawn[1]) == 1 and _png_size_and_colours(tmp_path / "one.png")[0] == (840, 540)
 
 
 def test_plot_metric_curve_without_the_key_is_a_user_error(tmp_path):

@@ -1,6 +1,6 @@
 """Unrolled GAN: K = 0 is the plain G update, the unrolled gradient matches finite differences, the `adam`
-unroll rule is D's own Adam step, and the rule's keys (train.rule.*, formerly train.unroll_*) are checked and
-upgraded."""
+unroll rule is D's own Adam step, the look-ahead copies leave D's buffers (batch norm, spectral norm) as they were,
+and the rule's keys (train.rule.*, formerly train.unroll_*) are checked and upgraded."""
 
 import copy
 
@@ -10,12 +10,13 @@ from torch import nn
 from torch.testing import assert_close
 
 from advnets.config import build_config, to_dict
+from advnets.data import ImageSet
 from advnets.errors import UserError
 from advnets.losses import build_loss
 from advnets.training.optim import ClassicalSGD
 from advnets.training.parts import Batch, Parts
 from advnets.training.trainer import Trainer, check_resumable
-from advnets.training.unrolled import Unroll, adam_rule, unrolled_g_loss
+from advnets.training.unrolled import Unroll, adam_rule, unrolled_g_loss, unrolled_g_step
 from tests.conftest import tiny_config
 
 
@@ -185,3 +186,39 @@ def test_a_run_saved_with_the_old_unroll_keys_resumes(update):
     if update == "unrolled":
         with pytest.raises(UserError, match=r"cannot resume: train\.rule\.steps changed"):
             check_resumable(saved, build_config(base=saved, overrides=["train.unroll_steps=4"]))
+
+
+@pytest.mark.parametrize(
+    "d_keys",
+    [
+        ["model.discriminator.norm=batch"],  # running mean, variance and batch count
+        ["model.discriminator.norm=none", "model.discriminator.spectral_norm=true"],  # power-iteration vectors u, v
+    ],
+)
+def test_an_unrolled_g_step_leaves_ds_buffers_bit_identical(d_keys):
+    # In train mode batch norm and spectral norm update their buffers in place on every call; the look-ahead copies
+    # of D get copies of them, so only G moves and D's state is as it was.
+    images = torch.rand(32, 1, 16, 16)
+    data = ImageSet(images, None, "synthetic", "train", "unit")
+    cfg = tiny_config(
+        "train.update=unrolled",
+        "train.rule.steps=2",
+        "model.generator.arch=dcgan",
+        "model.generator.width=4",
+        "model.generator.output=sigmoid",
+        "model.discriminator.arch=dcgan",
+        "model.discriminator.width=4",
+        *d_keys,
+    )
+    parts = Trainer.from_config(cfg, data=data).parts
+    assert dict(parts.D.named_buffers()), "the test needs a D with buffers"
+    before = {name: b.clone() for name, b in parts.D.named_buffers()}
+    G_before = [p.detach().clone() for p in parts.G.parameters()]
+    batch = Batch(images[:8], None, torch.randn(8, cfg.model.z_dim), None)
+    unrolled_g_step(parts, batch, 0, Unroll(steps=2, lr=0.1))
+    for name, buffer in parts.D.named_buffers():
+        assert torch.equal(buffer, before[name]), f"the unrolled G step moved D's buffer {name}"
+    assert any(not torch.equal(a, b) for a, b in zip(G_before, parts.G.parameters()))
+    # Without the copies they would move: one plain train-mode call of D changes them.
+    parts.D(images[:8])
+    assert any(not torch.equal(b, before[name]) for name, b in parts.D.named_buffers())

@@ -12,7 +12,8 @@ Every file is checked against the SHA-256 of the official file's *unpacked* cont
 or unpacked: that identity survives recompression, which matters because Debian's `dataset-fashion-mnist`
 ships the official data re-gzipped (other gzip headers, so other .gz checksums). Downloads are pinned to the
 official .gz checksums as well. A file that fails any check stops the run with one message naming it; we
-never modify or delete a user's file.
+never modify or delete a user's file. Where the files are looked for, the download and the message when they are
+missing are every file-based data set's (data/files.py); this module adds the IDX files and their parsing.
 """
 
 from __future__ import annotations
@@ -20,18 +21,16 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
-import os
-import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import numpy as np
-import pooch  # type: ignore[import-untyped]
 import torch
 
+from advnets.data import files
+from advnets.data.files import cache_folder, download_cause  # noqa: F401 -- idx.cache_folder, idx.download_cause: earlier names
 from advnets.data.images import ImageDataOptions, unit_images
 from advnets.errors import UserError
 
@@ -48,6 +47,15 @@ class IdxFile:
     raw_sha256: (
         str | None
     )  # its unpacked content: every local copy is checked against this (None: structure only)
+
+    @property
+    def found_as(self) -> tuple[str, ...]:
+        """Gzipped (as published, so downloaded) before unpacked (files.PublishedFile)."""
+        return (f"{self.name}.gz", self.name)
+
+    @property
+    def published_sha256(self) -> str | None:
+        return self.gz_sha256
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,12 @@ class IdxSource:
     splits: Mapping[str, IdxSplit]
     mirrors: tuple[str, ...]  # base URLs, tried in order
     system_folders: tuple[Path, ...] = ()  # where an OS package installs the files
+    forms: str = "gzipped or not"  # how a file may be found, for messages (files.Source)
+
+    @property
+    def files(self) -> tuple[IdxFile, ...]:
+        """Every IDX file of the data set, read from `parts` each time (tests swap the parts)."""
+        return tuple(file for pair in self.parts.values() for file in pair)
 
 
 # train[0:50000] / train[50000:60000] / t10k, docs/paper.md §1a; trainval = train[0:60000].
@@ -161,135 +175,23 @@ FASHION_MNIST = IdxSource(
 )
 
 
-# -- where the files are ------------------------------------------------------------------------------------
-
-
-def cache_folder(name: str) -> Path:
-    """The download cache of one data set (pooch's per-user cache, e.g. ~/.cache/advnets/mnist)."""
-    return Path(pooch.os_cache("advnets")) / name
+# -- where the files are: the generic search, download and message of data/files.py ---------------------------
 
 
 def search_folders(source: IdxSource, root: str | None) -> list[Path]:
     """Folders searched in order: data.root, $ADVNETS_DATA (each, then its <name>/), OS package, cache."""
-    folders: list[Path] = []
-    for base in (root, os.environ.get("ADVNETS_DATA")):
-        if base:
-            base_path = Path(base).expanduser()
-            folders += [base_path, base_path / source.name]
-    folders += source.system_folders
-    folders.append(cache_folder(source.name))
-    return folders
+    return files.search_folders(source, root)
 
 
 def find_file(file: IdxFile, folders: list[Path]) -> Path | None:
     """The first folder holding the file wins; within a folder the .gz is preferred to the unpacked file."""
-    for folder in folders:
-        for candidate in (folder / f"{file.name}.gz", folder / file.name):
-            if candidate.is_file():
-                return candidate
-    return None
+    return files.find_file(file, folders)
 
 
-def download(source: IdxSource, file: IdxFile) -> tuple[Path | None, list[tuple[str, str]]]:
-    """Fetch the official .gz into the cache, trying each mirror: (path or None, (host, cause) per failed mirror)."""
-    failures = []
-    known_hash = f"sha256:{file.gz_sha256}" if file.gz_sha256 else None
-    logger = pooch.get_logger()
-    level = logger.level
-    for mirror in source.mirrors:
-        url = f"{mirror}{file.name}.gz"
-        logger.setLevel("WARNING")  # no "Downloading data from ..." line: a failure is one message, below
-        try:
-            # pooch downloads to a temporary file and moves it into place only once the hash matches, so a
-            # failed or interrupted download leaves nothing behind.
-            path = pooch.retrieve(
-                url,
-                known_hash=known_hash,
-                fname=f"{file.name}.gz",
-                path=cache_folder(source.name),
-                progressbar=False,
-            )
-        except (OSError, ValueError) as err:  # requests' errors are OSErrors; a hash mismatch is a ValueError
-            failures.append((urlsplit(url).hostname or mirror, download_cause(err)))
-            continue
-        finally:
-            logger.setLevel(level)
-        return Path(path), failures
-    return None, failures
-
-
-# A failed download's error text (with everything it wraps) -> the cause in a few words, first match wins.
-_CAUSES = (
-    (r"hash|checksum", "the file's checksum did not match the official one"),
-    (r"\b([45]\d\d) (?:Client|Server) Error|HTTP Error ([45]\d\d)", "the server answered HTTP {code}"),
-    (
-        r"Name or service not known|Temporary failure in name resolution|nodename nor servname|getaddrinfo "
-        r"failed|NameResolutionError|No address associated",
-        "no network (the server's name could not be looked up)",
-    ),
-    (r"Connection refused", "no network (connection refused)"),
-    (r"Network is unreachable|No route to host", "no network (network unreachable)"),
-    (r"timed out|Timeout", "no answer (the connection timed out)"),
-    (r"CERTIFICATE_VERIFY_FAILED|SSLError|certificate", "a TLS error (the server's certificate was not trusted)"),
-    (r"[Pp]roxy", "the proxy refused the connection"),
-)
-
-
-def download_cause(err: BaseException) -> str:
-    """Why a download failed, in a few words ("no network (connection refused)"), from an error that may wrap
-    others (requests wraps urllib3's, which wraps the socket's)."""
-    texts, seen, todo = [], set(), [err]
-    while todo:
-        e = todo.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        texts.append(f"{type(e).__name__}: {e}")
-        wrapped = (e.__cause__, e.__context__, getattr(e, "reason", None), *e.args)
-        todo += [x for x in wrapped if isinstance(x, BaseException)]
-    text = " | ".join(texts)
-    for pattern, cause in _CAUSES:
-        found = re.search(pattern, text)
-        if found:
-            return cause.format(code=next((g for g in found.groups() if g), ""))
-    innermost = texts[-1].splitlines()[0] if texts[-1] else type(err).__name__
-    return innermost if len(innermost) <= 100 else innermost[:97] + "..."
-
-
-def _failed_downloads(failures: list[tuple[str, str]]) -> str:
-    causes = dict.fromkeys(cause for _, cause in failures)
-    if len(causes) == 1:
-        return f"downloading from {' and '.join(host for host, _ in failures)} failed: {next(iter(causes))}"
-    return "downloading failed: " + "; ".join(f"{host}: {cause}" for host, cause in failures)
-
-
-def locate_all(source: IdxSource, files: list[IdxFile], cfg: ImageDataOptions) -> list[Path]:
+def locate_all(source: IdxSource, idx_files: list[IdxFile], cfg: ImageDataOptions) -> list[Path]:
     """The paths of IDX files: found locally, else downloaded (if data.download), else one UserError that names
     every file of the data set not found, the folders searched in order, why a download failed, and the fix."""
-    folders = search_folders(source, cfg.root)
-    found = [find_file(file, folders) for file in files]
-    failed = ""
-    if cfg.download:
-        for i, file in enumerate(files):
-            if found[i] is None:
-                found[i], failures = download(source, file)
-                if found[i] is None:
-                    failed = _failed_downloads(failures)
-                    break  # the next file would fail the same way, after as many tries
-    if all(path is not None for path in found):
-        return [path for path in found if path is not None]
-    every = [f for part in source.parts.values() for f in part]
-    missing = [f"{f.name}.gz" for f in dict.fromkeys([*files, *every]) if find_file(f, folders) is None]
-    looked_in = ", ".join(str(f) for f in folders)
-    where = "set data.root=FOLDER (or $ADVNETS_DATA) to the folder that holds them"
-    if cfg.download:
-        fix = f"{failed}; put the files (docs/data.md lists them) in one of those folders, or {where}"
-    else:
-        fix = f"put them in one of those folders, or {where}, or set data.download=true to fetch them"
-    raise UserError(
-        f"{source.name} files not found: {', '.join(missing)} (gzipped or not); looked in, in order: {looked_in}; "
-        f"{fix}"
-    )
+    return files.locate_all(source, idx_files, root=cfg.root, download_missing=cfg.download)
 
 
 def locate(source: IdxSource, file: IdxFile, cfg: ImageDataOptions) -> Path:
@@ -353,11 +255,14 @@ def _read_checked(path: str, size: int, mtime_ns: int, file: IdxFile) -> np.ndar
     return array
 
 
-def load_idx(source: IdxSource, cfg: ImageDataOptions, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """A split of an IDX data set: images [N, 1, H, W] float32 in [0, 1], labels [N] int64."""
+def read_split(
+    source: IdxSource, split: str, *, root: str | None, download: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """A split of an IDX data set as stored: images [N, H, W] and labels [N], uint8 read-only views of the cached
+    files (data.root / $ADVNETS_DATA / download as `locate_all`)."""
     span = source.splits[split]
     image_file, label_file = source.parts[span.part]
-    image_path, label_path = locate_all(source, [image_file, label_file], cfg)
+    image_path, label_path = files.locate_all(source, [image_file, label_file], root=root, download_missing=download)
     images = read_idx(image_path, image_file)  # [N, H, W] uint8
     labels = read_idx(label_path, label_file)  # [N] uint8
     if len(images) != len(labels):
@@ -370,5 +275,10 @@ def load_idx(source: IdxSource, cfg: ImageDataOptions, split: str) -> tuple[torc
             f"{image_path} holds {len(images)} images, but the {split} split is [{span.start}:{span.stop}]; "
             f"use the full official {source.name} files"
         )
-    pixels = images[span.start : span.stop, None]  # [N, 1, H, W]
-    return unit_images(pixels, 255), torch.from_numpy(labels[span.start : span.stop].astype(np.int64))
+    return images[span.start : span.stop], labels[span.start : span.stop]
+
+
+def load_idx(source: IdxSource, cfg: ImageDataOptions, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split of an IDX data set: images [N, 1, H, W] float32 in [0, 1], labels [N] int64."""
+    images, labels = read_split(source, split, root=cfg.root, download=cfg.download)
+    return unit_images(images[:, None], 255), torch.from_numpy(labels.astype(np.int64))  # [N, 1, H, W], [N]

@@ -1,11 +1,13 @@
 """What every image data set shares: its options (the `data.*` keys), splits, class selection and the loader
-wrapper that turns unit-range pixels into an image DataSet in the configured pixel range (advnets.pixels).
+wrapper that turns unit-range (or uint8) pixels into an image DataSet in the configured pixel range
+(advnets.pixels).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,19 +35,23 @@ class ImageDataOptions:
         check_pixel_range(self.pixel_range)
 
 
-# A loader maps (options, split) to unit-range images [N, C, H, W] float32 and labels [N] int64.
-UnitLoader = Callable[[ImageDataOptions, str], tuple[torch.Tensor, torch.Tensor]]
+# A loader maps (options, split) to images [N, C, H, W] and labels [N] int64: float32 in [0, 1], or uint8 pixels
+# 0..255, which the DataSet keeps as they are and decodes a batch at a time (dataset.py).
+UnitLoader = Callable[[Any, str], tuple[torch.Tensor, torch.Tensor]]
 
 
-def image_source(loader: UnitLoader) -> Callable[[ImageDataOptions, str], DataSet]:
-    """Wrap a unit-range loader: keep `options.classes`, scale to `options.pixel_range`."""
+def image_source(loader: UnitLoader, splits: Sequence[str] = SPLITS) -> Callable[[Any, str], DataSet]:
+    """Wrap a loader: check the split (one of `splits`), keep `options.classes`, scale to `options.pixel_range`.
+    `options` is any options class with the keys `name`, `classes` and `pixel_range`."""
 
-    def load(options: ImageDataOptions, split: str) -> DataSet:
-        check_split(split)
+    def load(options: Any, split: str) -> DataSet:
+        check_split(split, splits)
         check_pixel_range(options.pixel_range)
-        images, labels = loader(options, split)  # [N, C, H, W] in [0, 1], [N]
+        images, labels = loader(options, split)  # [N, C, H, W] float32 in [0, 1] or uint8 0..255, [N]
         if options.classes is not None:
             images, labels = select_classes(images, labels, options.classes, f"{options.name} {split}")
+        if images.dtype == torch.uint8:
+            return ImageSet(images, labels, options.name, split, options.pixel_range)
         pixels = scale_pixels(images, options.pixel_range)
         return ImageSet(pixels, labels, options.name, split, options.pixel_range)
 
@@ -60,9 +66,9 @@ def unit_images(pixels: np.ndarray, max_value: float) -> torch.Tensor:
     return torch.from_numpy(unit)
 
 
-def check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise UserError(f"data.split={split!r} is not allowed; choose one of: {', '.join(SPLITS)}")
+def check_split(split: str, splits: Sequence[str] = SPLITS) -> None:
+    if split not in splits:
+        raise UserError(f"data.split={split!r} is not allowed; choose one of: {', '.join(splits)}")
 
 
 def select_classes(

@@ -1,9 +1,11 @@
-"""Weight initialisation as the paper's pylearn2 configs set it (docs/paper.md §0 "Initialisation").
+"""Weight initialisation as the paper's pylearn2 configs set it (docs/paper.md §0 "Initialisation"), and DCGAN's.
 
 `irange` r: every weight ~ U(-r, r) and biases 0. `init_sigmoid_bias_from_marginals`: G's output bias is the
 inverse output nonlinearity of the per-pixel training mean, so an untrained G already emits the mean image
-(pylearn2 `models/dbm/__init__.py`). Both draw from the global torch RNG, so a seeded trainer builds the same
-weights every time.
+(pylearn2 `models/dbm/__init__.py`). DCGAN (Radford et al. 2016, Section 4): every weight ~ N(0, 0.02), and, as
+the authors' code does (Newmu/dcgan_code, `inits.Normal(loc=1., scale=0.02)` for the batch-norm gains), every
+batch-norm scale ~ N(1, 0.02) with its shift 0. All draw from the global torch RNG, so a seeded trainer builds the
+same weights every time.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ OUTPUTS = ("sigmoid", "tanh", "linear")
 _WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
 
+def weight_of(layer: nn.Module) -> torch.Tensor:
+    """The tensor that holds `layer`'s weight: a spectrally normalised weight is computed from its
+    parametrisation's `original`, so that is the one to initialise."""
+    if parametrize.is_parametrized(layer, "weight"):
+        return layer.parametrizations["weight"].original  # type: ignore[union-attr,index,return-value]
+    return layer.weight  # type: ignore[return-value]
+
+
 @torch.no_grad()
 def uniform_init_(module: nn.Module, r: float) -> None:
     """Every Linear (and Conv2d / ConvTranspose2d) weight in `module` ~ U(-r, r), every such bias 0."""
@@ -29,13 +39,25 @@ def uniform_init_(module: nn.Module, r: float) -> None:
         raise ValueError(f"init range r must be > 0, got {r}")
     for layer in module.modules():
         if isinstance(layer, _WEIGHTED):
-            # A spectrally normalised weight is computed from its parametrisation's `original`: initialise that.
-            weight: torch.Tensor = layer.weight
-            if parametrize.is_parametrized(layer, "weight"):
-                weight = layer.parametrizations["weight"].original  # type: ignore[union-attr,index]
-            weight.uniform_(-r, r)
+            weight_of(layer).uniform_(-r, r)
             if layer.bias is not None:
                 layer.bias.zero_()
+
+
+@torch.no_grad()
+def normal_init_(module: nn.Module, std: float) -> None:
+    """DCGAN's init: every Linear / Conv2d / ConvTranspose2d weight in `module` ~ N(0, std) and its bias 0; every
+    BatchNorm2d / BatchNorm1d scale ~ N(1, std) and its shift 0. Other tensors (label embeddings) are left as built."""
+    if std <= 0:
+        raise ValueError(f"init std must be > 0, got {std}")
+    for layer in module.modules():
+        if isinstance(layer, _WEIGHTED):
+            weight_of(layer).normal_(0.0, std)
+            if layer.bias is not None:
+                layer.bias.zero_()
+        elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)) and layer.affine:
+            layer.weight.normal_(1.0, std)
+            layer.bias.zero_()
 
 
 @torch.no_grad()

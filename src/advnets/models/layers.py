@@ -33,11 +33,12 @@ def make_activation(name: str, key: str) -> nn.Module:
 
 
 def spectral_norm_(module: nn.Module) -> nn.Module:
-    """Spectral normalisation (Miyato et al. 2018) of every Linear / Conv weight in `module`, in place: each weight
-    is divided by its largest singular value, estimated by one power iteration per training forward pass
+    """Spectral normalisation (Miyato et al. 2018) of every Linear / Conv weight in `module`, and of every label
+    embedding (a projection D's V, as Miyato & Koyama 2018 normalise it), in place: each weight is divided by its
+    largest singular value, estimated by one power iteration per training forward pass
     (torch.nn.utils.parametrizations.spectral_norm)."""
     for layer in list(module.modules()):
-        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.Embedding)):
             nn.utils.parametrizations.spectral_norm(layer)
     return module
 

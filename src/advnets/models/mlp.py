@@ -58,7 +58,7 @@ def _check_minibatch(prefix: str, kernels: int, kernel_dims: int) -> None:
 class MLPGeneratorOptions:
     """model.generator keys of `arch: mlp`."""
 
-    arch: str = "mlp"  # generator family: mlp
+    arch: str = "mlp"  # generator family: mlp | dcgan | cifar-paper-dense | cifar-paper-deconv | cond-mlp | cond-dcgan
     hidden: list[int] = field(default_factory=lambda: [1200, 1200])  # units per hidden layer (default [1200, 1200]: the paper's MNIST G)
     activation: str = "relu"  # hidden activation: relu | leaky_relu | elu | tanh | sigmoid
     activations: list[str] = field(default_factory=list)  # one activation per hidden layer, overriding `activation` ([] = all `activation`)
@@ -92,7 +92,7 @@ class MLPGeneratorOptions:
 class MaxoutDiscriminatorOptions:
     """model.discriminator keys of `arch: maxout` (the paper's D)."""
 
-    arch: str = "maxout"  # discriminator family: maxout | mlp | set
+    arch: str = "maxout"  # discriminator family: maxout | mlp | set | dcgan | cifar-paper-maxout | cifar-paper-convmaxout | cond-maxout | cond-mlp | cond-dcgan
     hidden: list[int] = field(default_factory=lambda: [240, 240])  # maxout units per hidden layer
     pieces: int = 5  # linear pieces per maxout unit
     input_keep: float = 0.8  # dropout keep-probability on D's input
@@ -114,7 +114,7 @@ class MaxoutDiscriminatorOptions:
 class MLPDiscriminatorOptions:
     """model.discriminator keys of `arch: mlp`."""
 
-    arch: str = "mlp"  # discriminator family: maxout | mlp | set
+    arch: str = "mlp"  # discriminator family: maxout | mlp | set | dcgan | cifar-paper-maxout | cifar-paper-convmaxout | cond-maxout | cond-mlp | cond-dcgan
     hidden: list[int] = field(default_factory=lambda: [256])  # units per hidden layer
     activation: str = "leaky_relu"  # hidden activation (slope 0.2 for leaky_relu)
     input_keep: float = 1.0  # dropout keep-probability on D's input (1 = no dropout)
@@ -135,7 +135,7 @@ class MLPDiscriminatorOptions:
 def check_output_matches(output: str, kind: Kind) -> None:
     """G's output nonlinearity must produce the data's value range (a sigmoid G cannot make [-1, 1] pixels)."""
     produces = OUTPUT_RANGES.get(output)
-    wanted = getattr(kind, "pixel_range", None)
+    wanted = getattr(kind, "pixel_range", None) if kind.value_range is not None else None  # gcn: unbounded
     if produces is not None and wanted is None:
         raise UserError(
             f"model.generator.output={output} produces values in a bounded range but the data are unbounded "
@@ -148,7 +148,7 @@ def check_output_matches(output: str, kind: Kind) -> None:
         )
 
 
-def _dropout(keep: float) -> list[nn.Module]:
+def dropout_layers(keep: float) -> list[nn.Module]:
     """[Dropout(1 - keep)], or [] when keep is 1 (nothing is dropped, so no module at all)."""
     if not 0.0 < keep <= 1.0:
         raise ValueError(f"dropout keep-probability must be in (0, 1], got {keep}")
@@ -230,9 +230,10 @@ class _DropoutDiscriminator(nn.Module):
     ) -> None:
         super().__init__()
         self.image_shape = tuple(image_shape)
+        self.feature_width = hidden_width  # F of features(x) [N, F]
         layers: list[nn.Module] = [nn.Flatten()]
         for i, layer in enumerate(hidden_layers):
-            layers += [*_dropout(input_keep if i == 0 else hidden_keep), layer]
+            layers += [*dropout_layers(input_keep if i == 0 else hidden_keep), layer]
         self.hidden = nn.Sequential(*layers)
         # The logit layer's input is dropped like every other D layer's (docs/paper.md §0); with no hidden layers
         # it is the image itself, so it gets the input keep.
@@ -243,7 +244,7 @@ class _DropoutDiscriminator(nn.Module):
         if minibatch_kernels > 0:
             minibatch = [MinibatchDiscrimination(hidden_width, minibatch_kernels, minibatch_kernel_dims)]
         logit_width = hidden_width + minibatch_kernels
-        self.head = nn.Sequential(*minibatch, *_dropout(head_keep), nn.Linear(logit_width, 1))
+        self.head = nn.Sequential(*minibatch, *dropout_layers(head_keep), nn.Linear(logit_width, 1))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x [N, C, H, W] -> the last hidden layer's output [N, F] (before the final dropout and without the

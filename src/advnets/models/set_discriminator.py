@@ -35,7 +35,7 @@ from advnets.models.layers import ACTIVATIONS, make_activation
 class SetDiscriminatorOptions:
     """model.discriminator keys of `arch: set` (D judges sets of `set_size` samples)."""
 
-    arch: str = "set"  # discriminator family: maxout | mlp | set
+    arch: str = "set"  # discriminator family: maxout | mlp | set | dcgan | cifar-paper-maxout | cifar-paper-convmaxout | cond-maxout | cond-mlp | cond-dcgan
     set_size: int = 100  # samples per set: D emits one logit per set (the 1-D lab: 100); batch sizes must be multiples
     hidden: list[int] = field(default_factory=lambda: [50, 50])  # units per hidden layer (the 1-D lab: 50, 50)
     activation: str = "elu"  # hidden activation (the 1-D lab: elu)

@@ -32,6 +32,10 @@ DPI = 120
 LOSSES_SIZE_IN = (8.0, 6.5)  # 960 x 780 px: two stacked panels stay readable
 LOSSES_SIZE_ONE_PANEL_IN = (8.0, 4.0)  # 960 x 480 px when there are no D(x) / D(G(z)) columns
 CURVE_SIZE_IN = (7.0, 4.5)  # 840 x 540 px
+CURVE_LATE_SIZE_IN = (12.0, 4.5)  # 1440 x 540 px: the whole curve and its late-training view side by side
+LATE_FRACTION = 0.75  # the late view of a metric curve: the last 75% of the x range (epochs)
+LATE_MIN_POINTS = 3  # ... drawn only when it holds at least this many x positions
+LATE_NARROWER = 0.5  # ... and its y-range is at most half the whole curve's
 # Mid-grey separates tiles on both kinds of image we show: white-on-black digits (black padding would merge
 # neighbouring backgrounds into one black sheet) and bright faces or CIFAR images (white would do the same).
 PAD_VALUE = 128
@@ -156,7 +160,11 @@ def plot_losses(
 
 
 def save_vector_plot(
-    samples: torch.Tensor, path: str | Path, *, reference: torch.Tensor | None = None, title: str | None = None
+    samples: torch.Tensor,
+    path: str | Path,
+    *,
+    reference: torch.Tensor | None = None,
+    title: str | None = None,
 ) -> None:
     """Vector samples [N, D] as a PNG: a histogram for D = 1, else a scatter of the first two coordinates, drawn
     over `reference` examples of the data [M, D] (grey) when given."""
@@ -167,7 +175,9 @@ def save_vector_plot(
     ax = fig.subplots(1, 1)
     if x.shape[1] == 1:
         finite = x[np.isfinite(x[:, 0]), 0]
-        bins: Any = np.histogram_bin_edges(np.concatenate([finite, ref[:, 0]]) if ref is not None else finite, 60)
+        bins: Any = np.histogram_bin_edges(
+            np.concatenate([finite, ref[:, 0]]) if ref is not None else finite, 60
+        )
         if ref is not None:
             ax.hist(ref[:, 0], bins=bins, density=True, color="grey", alpha=0.5, label="data")
         ax.hist(finite, bins=bins, density=True, histtype="step", color="tab:green", linewidth=1.5, label="G")
@@ -196,22 +206,134 @@ def plot_metric_curve(
     title: str | None = None,
     err_key: str | None = None,
     reference: dict[str, float] | None = None,
+    late: float | None = LATE_FRACTION,
 ) -> None:
     """One metric (records[i][key]) against records[i][x] to a PNG at `path`, e.g. the Parzen log-likelihood
     per epoch with ± standard-error bars (`err_key`) and the paper's Table 1 value as a `reference` line
     ({"paper (225)": 225.0}). Records lacking `key` or `x` are skipped. Records carrying a "series" key (e.g.
     "seed 1") are drawn as one line per series. A series of one point has its value written beside it, and a
-    figure whose records all share one x gets an axis one unit either side of it (not matplotlib's ±5%)."""
+    figure whose records all share one x gets an axis one unit either side of it (not matplotlib's ±5%).
+
+    Late training: when the points of the last `late` fraction of the x range (default the last 75% of epochs) span
+    at most half the y-range of the whole curve (the first epochs' -170 nats flatten everything after them), a
+    second panel on the right shows only those points, with the y-limits `late_view_limits` gives."""
     records = [r for r in records if _is_number(r.get(key)) and _is_number(r.get(x))]
     if not records:
         raise UserError(f"no record has both '{key}' and '{x}' to plot for {path}; run an evaluation first")
-    fig = Figure(figsize=CURVE_SIZE_IN, dpi=DPI, layout="constrained")
+    view = late_view_limits(records, key, x=x, err_key=err_key, reference=reference, late=late)
+    fig = Figure(figsize=CURVE_SIZE_IN if view is None else CURVE_LATE_SIZE_IN, dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
-    ax = fig.subplots(1, 1)
+    if view is None:
+        ax, late_ax = fig.subplots(1, 1), None
+    else:
+        ax, late_ax = fig.subplots(1, 2)
 
     groups: dict[str, list[dict]] = {}
     for r in records:
         groups.setdefault(str(r.get("series", key)), []).append(r)
+    for panel in (ax, late_ax):
+        if panel is not None:
+            _draw_metric(panel, groups, key, x, err_key, reference, annotate=panel is ax)
+            panel.set_xlabel(x)
+    ax.set_ylabel(ylabel or key)
+    _finish(ax)
+
+    positions = {float(r[x]) for r in records}
+    if len(positions) == 1:
+        only = positions.pop()
+        ax.set_xlim(only - 1, only + 1)
+    if late_ax is not None and view is not None:
+        (x_lo, x_hi), (y_lo, y_hi), outside = view
+        margin = 0.03 * (x_hi - x_lo)
+        late_ax.set_xlim(x_lo - margin, x_hi + margin)
+        late_ax.set_ylim(y_lo, y_hi)
+        late_ax.grid(True, alpha=0.3)
+        late_ax.set_title(f"the last {late:.0%} of {x}s ({x} {x_lo:g} to {x_hi:g})", fontsize="medium")
+        ax.set_title(f"all {x}s", fontsize="medium")
+        if outside:  # reference lines beyond the late view's y-range: say where they are
+            late_ax.text(
+                0.99,
+                0.02,
+                "\n".join(outside),
+                transform=late_ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize="small",
+                color="dimgray",
+            )
+        if title:
+            fig.suptitle(title)
+    elif title:
+        ax.set_title(title)
+    _save_figure(fig, Path(path))
+
+
+def late_view_limits(
+    records: list[dict],
+    key: str,
+    *,
+    x: str = "epoch",
+    err_key: str | None = None,
+    reference: dict[str, float] | None = None,
+    late: float | None = LATE_FRACTION,
+) -> tuple[tuple[float, float], tuple[float, float], list[str]] | None:
+    """The late-training panel of `plot_metric_curve`: ((x_lo, x_hi), (y_lo, y_hi), notes on the reference lines
+    it leaves out), or None when the whole curve reads well enough alone.
+
+    The window holds the records whose x lies in the last `late` fraction of the x range. Its y-range covers their
+    values ± their error bars, and each reference line within one such span of them (a nearby target such as the
+    paper's 225 stays in view; a far one, say a k-means baseline at 328, gets a note instead), padded by 5%. There
+    is a late view only when the window holds at least LATE_MIN_POINTS x positions and its y-range is at most
+    LATE_NARROWER times the whole curve's (every value ± error and every reference line)."""
+    if late is None or not 0.0 < late < 1.0:
+        return None
+    points = [r for r in records if _is_number(r.get(key)) and _is_number(r.get(x)) and math.isfinite(r[key])]
+    if not points:
+        return None
+    xs = [float(r[x]) for r in points]
+    x_start = min(xs) + (1.0 - late) * (max(xs) - min(xs))
+    window = [r for r in points if float(r[x]) >= x_start]
+    if len({float(r[x]) for r in window}) < LATE_MIN_POINTS:
+        return None
+
+    def spread(rs: list[dict]) -> tuple[float, float]:
+        errs = [
+            float(r[err_key]) if err_key and _is_number(r.get(err_key)) and math.isfinite(r[err_key]) else 0.0
+            for r in rs
+        ]
+        return min(r[key] - e for r, e in zip(rs, errs)), max(r[key] + e for r, e in zip(rs, errs))
+
+    data_lo, data_hi = spread(window)
+    span = data_hi - data_lo
+    if span <= 0:
+        return None
+    lo, hi, outside = data_lo, data_hi, []
+    for label, value in (reference or {}).items():
+        if data_lo - span <= value <= data_hi + span:
+            lo, hi = min(lo, value), max(hi, value)
+        else:
+            outside.append(f"{label}: {value:.4g} ({'above' if value > data_hi else 'below'})")
+    whole_lo, whole_hi = spread(points)
+    refs = list((reference or {}).values())
+    whole_lo, whole_hi = min([whole_lo, *refs]), max([whole_hi, *refs])
+    if hi - lo > LATE_NARROWER * (whole_hi - whole_lo):
+        return None
+    pad = 0.05 * (hi - lo)
+    return (min(r[x] for r in window), max(xs)), (lo - pad, hi + pad), outside
+
+
+def _draw_metric(
+    ax: Axes,
+    groups: dict[str, list[dict]],
+    key: str,
+    x: str,
+    err_key: str | None,
+    reference: dict[str, float] | None,
+    *,
+    annotate: bool,
+) -> None:
+    """Each series with its error bars, and the reference lines, on `ax` (a lone point's value written when
+    `annotate`)."""
     for label, group in groups.items():
         group = sorted(group, key=lambda r: r[x])
         xs, ys = _series(group, x, key)
@@ -222,7 +344,7 @@ def plot_metric_curve(
                 [r[err_key] if _is_number(r.get(err_key)) else np.nan for r in group], dtype=float
             )
         ax.errorbar(xs, ys, yerr=errs, marker="o", markersize=4, capsize=3, linewidth=1.5, label=label)
-        if len(group) == 1:  # a lone marker is easy to misread: write its value
+        if annotate and len(group) == 1:  # a lone marker is easy to misread: write its value
             err = f" ± {errs[0]:.3g}" if errs is not None and np.isfinite(errs[0]) else ""
             ax.annotate(f"{ys[0]:.4g}{err}", (xs[0], ys[0]), xytext=(8, 4), textcoords="offset points")
 
@@ -235,18 +357,8 @@ def plot_metric_curve(
             linewidth=1.2,
             label=label,
         )
-    if all(float(r[x]).is_integer() for r in records):
+    if all(float(x_value).is_integer() for group in groups.values() for x_value in (r[x] for r in group)):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    positions = {float(r[x]) for r in records}
-    if len(positions) == 1:
-        only = positions.pop()
-        ax.set_xlim(only - 1, only + 1)
-    ax.set_xlabel(x)
-    ax.set_ylabel(ylabel or key)
-    _finish(ax)
-    if title:
-        ax.set_title(title)
-    _save_figure(fig, Path(path))
 
 
 # --------------------------------------------------------------------------------------------------- helpers

@@ -59,7 +59,7 @@ class CollapseSignals:
         gen = torch.Generator().manual_seed(trainer.cfg.seed + REFERENCE_SEED_OFFSET)
         examples = trainer.train_set.examples
         pick = torch.randperm(len(examples), generator=gen)[: min(n, len(examples))]
-        reference = examples[pick.to(examples.device)].cpu()
+        reference = trainer.train_set.take(pick.to(examples.device)).cpu()
         self.data_nn = nearest_neighbour_distance(reference)
         self.data_spread = mean_pairwise_distance(reference)
 

@@ -7,6 +7,11 @@ course report plotted exactly such a curve and saw it fall when the generator co
 The authors' lab picked stopping points by validation Parzen likelihood (docs/paper.md §7), so for a metric with a
 validation score the checkpoint of the epoch with the best *validation* score so far is kept as
 `checkpoints/best-<protocol>.pt` (never chosen on the test set), for `advnets eval --checkpoint` later.
+
+Every scheduled metric is checked against the run's data when the run is built (`check_scheduled_metrics`, before
+its folder exists and before the first update), so that a metric that cannot score this data (modes on images)
+costs nothing. A metric that still fails at an evaluation never costs the work done: the epoch's checkpoint is
+written before the error goes on, so that the run resumes from there.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ import torch
 
 from advnets.config import RunConfig
 from advnets.data import DataSet
+from advnets.data.dataset import Kind
 from advnets.evaluate import (
     append_eval,
+    check_metric,
     eval_record,
     evaluate,
     metric_figure,
+    metric_options,
     read_evals,
     record_scalars,
     reference_data,
@@ -30,7 +38,8 @@ from advnets.evaluate import (
 )
 from advnets.metrics import METRICS
 from advnets.runs.checkpoint import atomic_write_bytes
-from advnets.runs.hooks import TensorBoard, is_main_process
+from advnets.errors import UserError
+from advnets.runs.hooks import CheckpointHook, TensorBoard, is_main_process
 from advnets.runs.run_dir import RunDir
 from advnets.training.trainer import Hook, Trainer
 
@@ -46,7 +55,7 @@ class EvaluationHook(Hook):
         self.every = cfg.eval.every_epochs
         self.metric_name = metric_name
         self.metric = METRICS.get(metric_name)
-        self.options = cfg.eval.metrics[metric_name]
+        self.options = metric_options(cfg, metric_name)  # with the data-dependent choices made (its extractor)
         self.references: dict[str, DataSet] | None = None  # loaded at the first evaluation, then kept
 
     def on_epoch_end(self, trainer: Trainer) -> None:
@@ -61,21 +70,38 @@ class EvaluationHook(Hook):
         earlier = read_evals(self.run, name, training_only=True)
         if trainer.epoch in {r["epoch"] for r in earlier}:
             return
-        result = evaluate(
-            trainer.G_for_samples,
-            trainer.cfg,
-            trainer.train_set.kind,
-            self.metric_name,
-            self.options,
-            references=self.references,
-            ema=ema,
-        )
+        try:
+            result = evaluate(
+                trainer.G_for_samples,
+                trainer.cfg,
+                trainer.train_set.kind,
+                self.metric_name,
+                self.options,
+                references=self.references,
+                ema=ema,
+            )
+        except Exception as err:
+            self._save_work(trainer, err)
+            raise
         record = eval_record(trainer.step, trainer.epoch, result)
         self._keep_best(trainer, record, earlier)
         append_eval(self.run, record)
         metric_figure(self.run, trainer.cfg, self.metric_name, name)
         if self.board is not None:
             self.board.add(f"eval/{name}", record_scalars(record), trainer.step)
+
+    def _save_work(self, trainer: Trainer, err: Exception) -> None:
+        """The epoch's checkpoint, written although the metric failed (the state is a good resume point: the failure
+        is the metric's), and, for a user error, the way on added to its message."""
+        try:
+            CheckpointHook(self.run).save(trainer)
+        except Exception:  # noqa: BLE001 -- e.g. NaN weights are never saved; the metric's error is the one to show
+            return
+        if isinstance(err, UserError):
+            err.args = (
+                f"{err} (eval.metrics.{self.metric_name} failed at epoch {trainer.epoch}; that epoch's checkpoint is "
+                f"saved: fix the metric's options or drop it from eval.metrics, then `advnets resume {self.run.path}`)",
+            )
 
     def _keep_best(self, trainer: Trainer, record: dict[str, Any], earlier: list[dict[str, Any]]) -> None:
         score = self.metric.validation_score
@@ -87,6 +113,14 @@ class EvaluationHook(Hook):
             best.parent.mkdir(exist_ok=True)
             state = trainer.state_dict()
             atomic_write_bytes(best, lambda f: torch.save(state, f))
+
+
+def check_scheduled_metrics(cfg: RunConfig, kind: Kind) -> None:
+    """A UserError when a metric in eval.metrics cannot score this run's data (Metric.check); run before training."""
+    if not cfg.eval.every_epochs:
+        return
+    for name in cfg.eval.metrics:
+        check_metric(cfg, name, kind)
 
 
 def evaluation_hooks(run_dir: Path | RunDir, cfg: RunConfig, board: TensorBoard | None = None) -> list[Hook]:

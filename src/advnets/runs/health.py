@@ -61,7 +61,7 @@ class HealthSignals:
                 gen = torch.Generator().manual_seed(trainer.cfg.seed + 104729)
                 examples = trainer.train_set.examples
                 pick = torch.randperm(len(examples), generator=gen)[:n].to(examples.device)
-                self.data_spread = mean_pairwise_distance(examples[pick])
+                self.data_spread = mean_pairwise_distance(trainer.train_set.take(pick))
             if self.data_spread > 0:
                 out["diversity"] = mean_pairwise_distance(generate_from(trainer.G, trainer.fixed_z, trainer.fixed_labels)) / self.data_spread
         return out

@@ -1,6 +1,7 @@
 """Hooks that turn a training run into a run folder: metrics (JSON lines + TensorBoard), a progress bar, sample
-grids from the fixed latent grid (drawn by G's weight average when the run keeps one), the loss-curve figure and
-checkpoints. Only the main process writes files; every path comes from the folder's RunDir."""
+grids from the fixed latent grid (drawn by G's weight average when the run keeps one; a conditional run's grid has
+one row per class; each picture also goes to TensorBoard as an image), the loss-curve figure and checkpoints. Only
+the main process writes files; every path comes from the folder's RunDir."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 from tqdm.auto import tqdm
 
 from advnets.data import DataSet, ImageKind
 from advnets.io import append_jsonl, read_jsonl
 from advnets.models.sampling import generate_from
-from advnets.reporting.figures import plot_losses
+from advnets.pixels import PIXEL_RANGES
+from advnets.reporting.figures import plot_losses, save_image_grid
 from advnets.reporting.strip import write_strip
 from advnets.runs.checkpoint import save_checkpoint, step_checkpoint_name
 from advnets.runs.collapse import CollapseSignals
@@ -37,33 +41,49 @@ def reference_points(data: DataSet, seed: int) -> torch.Tensor:
     points for a seed, picked with their own RNG so that training is not disturbed."""
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(data.examples), generator=gen)[:REFERENCE_POINTS].to(data.examples.device)
-    return data.examples[pick].cpu()
+    return data.take(pick).cpu()
 
 
 class TensorBoard:
-    """RUN/tb: the training scalars (train/<column>) and the evaluation scores (eval/<protocol>) of a run.
+    """RUN/tb: the training scalars (train/<column>), the evaluation scores (eval/<protocol>) and the sample
+    pictures (samples, an image per sample step) of a run, through one writer.
 
-    MetricsHook opens it when a session starts and closes it when the session ends; other hooks add to it in
-    between. A resumed session starts after the step its checkpoint saved, whose point the earlier session has
-    already written: it purges only the points *after* that step (left by a session that went on past its last
-    checkpoint), so the step's point stays and TensorBoard sees no step going back."""
+    The hooks that write at the start or the end of a session (MetricsHook, SampleHook) each open it when the
+    session starts and close it when their own work is done: the writer is made by the first `open` and closed by
+    the last `close`, so the final sample picture, drawn after the last metrics line, still reaches it. Other hooks
+    (evaluations) add to it in between. A resumed session starts after the step its checkpoint saved, whose point the
+    earlier session has already written: it purges only the points *after* that step (left by a session that went
+    on past its last checkpoint), so the step's point stays and TensorBoard sees no step going back."""
 
     def __init__(self, run_dir: Path | RunDir) -> None:
         self.folder = RunDir(run_dir).tensorboard
         self.writer: Any = None  # SummaryWriter, imported lazily: it is slow to import
+        self.users = 0  # hooks that opened it and have not closed it yet
 
     def open(self, step: int) -> None:
-        from torch.utils.tensorboard import SummaryWriter
+        self.users += 1
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(self.folder), purge_step=step + 1 if step else None)
+            self.writer = SummaryWriter(str(self.folder), purge_step=step + 1 if step else None)
 
     def add(self, prefix: str, values: dict[str, float], step: int) -> None:
         if self.writer is not None and is_main_process():
             for key, value in values.items():
                 self.writer.add_scalar(f"{prefix}/{key}" if key else prefix, value, step)
 
+    def add_picture(self, tag: str, path: Path, step: int) -> None:
+        """The PNG at `path` (a sample picture, exactly as written to the run folder) as an image at `step`."""
+        if self.writer is None or not is_main_process():
+            return
+        with Image.open(path) as picture:
+            gray = picture.mode in ("L", "1", "I", "I;16")
+            pixels = np.asarray(picture.convert("L" if gray else "RGB"))  # [H, W] or [H, W, 3] uint8
+        self.writer.add_image(tag, pixels, step, dataformats="HW" if gray else "HWC")
+
     def close(self) -> None:
-        if self.writer is not None:
+        self.users = max(self.users - 1, 0)
+        if self.writer is not None and self.users == 0:
             self.writer.close()
             self.writer = None
 
@@ -77,6 +97,7 @@ class MetricsHook(Hook):
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
         self.board = board if board is not None else TensorBoard(self.run)
+        self.board_open = False
         self.bar: tqdm | None = None
         self.health = HealthSignals()
         self.collapse = CollapseSignals()
@@ -85,6 +106,7 @@ class MetricsHook(Hook):
         # (A line torn by a crash is handled by append_jsonl: the next record starts on a line of its own.)
         if trainer.cfg.log.tensorboard and is_main_process():
             self.board.open(trainer.step)
+            self.board_open = True
         self.collapse.start(trainer)
         self.bar = tqdm(
             total=trainer.planned_steps(),
@@ -152,16 +174,32 @@ class MetricsHook(Hook):
             self.flush(trainer)
         if self.bar is not None:
             self.bar.close()
-        self.board.close()
+        if self.board_open:
+            self.board.close()
+            self.board_open = False
+
+
+def grid_columns(fixed_labels: torch.Tensor | None) -> int | None:
+    """Images per row of the fixed grid's picture: a conditional run's grid holds one row per class (the class of
+    its first row repeated), so its rows are as long as that run of labels; None (a square grid) otherwise."""
+    if fixed_labels is None or len(fixed_labels) == 0:
+        return None
+    differs = (fixed_labels != fixed_labels[0]).nonzero()
+    return int(differs[0, 0]) if len(differs) else len(fixed_labels)
 
 
 class SampleHook(Hook):
     """A picture of G(fixed_z) every `log.sample_every_steps` iterations, at the start and at the end, drawn the way
-    the data set's kind shows examples (an image grid, or a scatter over the data for vectors)."""
+    the data set's kind shows examples (an image grid, one row per class for a conditional run, or a scatter over
+    the data for vectors); with `board` (the session's TensorBoard), each picture also goes there as an image."""
 
-    def __init__(self, run_dir: Path | RunDir) -> None:
+    TAG = "samples"  # the TensorBoard image tag of the fixed-grid pictures
+
+    def __init__(self, run_dir: Path | RunDir, board: TensorBoard | None = None) -> None:
         self.run = RunDir(run_dir)
         self.reference: torch.Tensor | None = None
+        self.board = board
+        self.board_open = False  # this hook holds the board open; it closes it after its last picture
 
     def save(self, trainer: Trainer) -> None:
         if not is_main_process():
@@ -170,10 +208,20 @@ class SampleHook(Hook):
         if self.reference is None and not isinstance(kind, ImageKind):
             self.reference = reference_points(trainer.train_set, trainer.cfg.seed)
         samples = generate_from(trainer.G_for_samples, trainer.fixed_z, trainer.fixed_labels)  # [grid, *shape]
-        for path in (self.run.sample_picture(trainer.step), self.run.latest_sample):
-            kind.show(samples, path, reference=self.reference)
+        picture = self.run.sample_picture(trainer.step)
+        columns = grid_columns(trainer.fixed_labels)
+        for path in (picture, self.run.latest_sample):
+            if columns is not None and isinstance(kind, ImageKind) and kind.pixel_range in PIXEL_RANGES:
+                save_image_grid(samples, path, pixel_range=kind.pixel_range, nrow=columns)  # a row per class
+            else:
+                kind.show(samples, path, reference=self.reference)
+        if self.board is not None:
+            self.board.add_picture(self.TAG, picture, trainer.step)
 
     def on_start(self, trainer: Trainer) -> None:
+        if self.board is not None and trainer.cfg.log.tensorboard and is_main_process():
+            self.board.open(trainer.step)
+            self.board_open = True
         if not self.run.sample_picture(trainer.step).exists():
             self.save(trainer)
 
@@ -182,8 +230,13 @@ class SampleHook(Hook):
             self.save(trainer)
 
     def on_end(self, trainer: Trainer, status: str) -> None:
-        if status != "failed" and trainer.step % trainer.cfg.log.sample_every_steps != 0:
-            self.save(trainer)
+        try:
+            if status != "failed" and trainer.step % trainer.cfg.log.sample_every_steps != 0:
+                self.save(trainer)
+        finally:
+            if self.board is not None and self.board_open:
+                self.board.close()
+                self.board_open = False
 
 
 class LossPlotHook(Hook):

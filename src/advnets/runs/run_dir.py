@@ -10,7 +10,8 @@ on disk never change, so folders written by earlier versions (the committed ones
     command.txt          each command that trained the folder, with time and working directory
     metrics.jsonl        a line every log.every_steps updates; health.jsonl: rollbacks (runs/recovery.py)
     eval.jsonl           a line per score, during training and from `advnets eval`
-    <metric>.png         a metric per epoch; losses.png, strip.png, density-1d.png: the other figures
+    <metric>.png         a metric per epoch; losses.png, strip.png, and the `advnets figure` pictures
+                         density-1d.png, nearest.png, interpolate.png (docs/figures.md)
     samples/             step-NNNNNNN.png on the fixed latent grid, latest.png, `advnets sample` pictures
     tb/                  TensorBoard events
     checkpoints/         step-NNNNNNN.pt, best-<protocol>.pt and `latest`, the pointer (runs/checkpoint.py)
@@ -112,6 +113,21 @@ class RunDir:
     @property
     def strip_figure(self) -> Path:
         return self.figure("strip")
+
+    @property
+    def density_figure(self) -> Path:
+        """The paper's Figure 1 of a 1-D run (`advnets figure density-1d`)."""
+        return self.figure("density-1d")
+
+    @property
+    def nearest_figure(self) -> Path:
+        """The paper's Figure 2: samples beside their nearest training examples (`advnets figure nearest`)."""
+        return self.figure("nearest")
+
+    @property
+    def interpolation_figure(self) -> Path:
+        """The paper's Figure 3: samples along lines in latent space (`advnets figure interpolate`)."""
+        return self.figure("interpolate")
 
     # -- folders ------------------------------------------------------------------------------------------
     @property

@@ -19,6 +19,7 @@ from advnets.errors import UserError
 from advnets.evaluate import (
     EMA_SUFFIX,
     append_eval,
+    check_metric,
     checkpoint_kind,
     eval_record,
     evaluate,
@@ -30,7 +31,7 @@ from advnets.models import ModelSpec, build_generator
 from advnets.models.players import is_conditional
 from advnets.models.sampling import generate
 from advnets.runs.checkpoint import load_checkpoint
-from advnets.runs.evaluation import evaluation_hooks
+from advnets.runs.evaluation import check_scheduled_metrics, evaluation_hooks
 from advnets.runs.hooks import (
     CheckpointHook,
     LossPlotHook,
@@ -52,7 +53,7 @@ def default_hooks(run_dir: Path | RunDir, cfg: RunConfig) -> list[Hook]:
     # Checkpoint last, so that every other hook's epoch-end work happens before the state is saved.
     return [
         MetricsHook(run_dir, progress=cfg.log.progress, board=board),
-        SampleHook(run_dir),
+        SampleHook(run_dir, board),
         *evaluation_hooks(run_dir, cfg, board),
         LossPlotHook(run_dir),
         CheckpointHook(run_dir),
@@ -69,8 +70,9 @@ def train(
 ) -> tuple[Path, str]:
     """Start a new run; returns its folder and how it ended ("completed" or "stopped"). `on_start(folder)` is
     called as soon as the folder exists, before the first update (the CLI prints where the run goes)."""
-    # Build everything before creating the folder, so bad data or models leave nothing behind.
+    # Build everything before creating the folder, so bad data, models or metrics leave nothing behind.
     trainer = Trainer.from_config(cfg, data=data)
+    check_scheduled_metrics(cfg, trainer.train_set.kind)
     run_dir = create_run_dir(cfg, out, runs_root)
     with run_lock(run_dir):
         if on_start is not None:
@@ -93,6 +95,7 @@ def _resume_locked(run: RunDir, overrides: list[str] | None, data: DataSet | Non
     cfg = build_config(base=saved, overrides=overrides)
     check_resumable(state["config"], cfg)
     trainer = Trainer.from_config(cfg, data=data)
+    check_scheduled_metrics(cfg, trainer.train_set.kind)
     trainer.load_state_dict(state)
     if trainer.done():
         raise UserError(finished_message(run, cfg, trainer.step, trainer.epoch))
@@ -199,6 +202,7 @@ def evaluate_run(
             raise UserError(f"{key} does not apply to metric {metric!r}; its options are: {', '.join(known)}")
     G, cfg, state, kind, used_ema = load_generator(run_dir, checkpoint, device, ema=ema)
     chosen = metric_options(cfg, metric, options)
+    check_metric(cfg, metric, kind, chosen)
     result = evaluate(G, cfg, kind, metric, chosen, progress=progress, ema=used_ema)
     record = eval_record(
         state["counters"]["step"],

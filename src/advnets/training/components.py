@@ -71,10 +71,8 @@ def build_components(cfg: RunConfig, data: DataSet | None = None) -> Components:
     train.ema_decay is set) for `cfg` (seeded by cfg.seed)."""
     device = resolve_device(cfg.device)
     train_set = data if data is not None else load_data(cfg.data)  # cfg.data.split
-    examples = train_set.examples.to(device)  # [N, *shape]
-    labels = train_set.labels.to(device) if train_set.labels is not None else None
-    train_set = DataSet(examples, labels, train_set.name, train_set.split, train_set.kind)
-    spec = model_spec(cfg, train_set, examples.mean(0))
+    train_set = train_set.to(device)  # examples [N, *shape] (float32, or uint8 decoded per batch) and labels
+    spec = model_spec(cfg, train_set, train_set.mean())
     generator = run_generator(cfg.seed, device)
     with torch.random.fork_rng(devices=[]):
         # Built from the seeded CPU stream without touching the caller's RNG; the run's generator goes on from

@@ -140,7 +140,7 @@ class Trainer:
         examples = labels = None
         if real:
             index = self.batches.next()
-            examples = self.train_set.examples[index]  # [N, *shape]
+            examples = self.train_set.take(index)  # [N, *shape] float (uint8 sets are decoded here)
             labels = self.train_set.labels[index] if self.train_set.labels is not None else None  # [N]
         n = n_fake if n_fake is not None else self.cfg.train.batch_size
         z = sample_noise(n, self.cfg.model.z_dim, self.cfg.model.noise, generator=self.generator, device=self.device)

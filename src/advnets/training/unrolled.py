@@ -109,7 +109,9 @@ def unrolled_g_loss(parts: Parts, batch: Batch, step: int, unroll: Unroll) -> tu
     needs_real = unroll.steps > 0 or bool(parts.g_objectives)
     real_in = apply_transforms(parts.transforms, real, step) if needs_real and real is not None else real
     weights = {name: p.detach().requires_grad_(True) for name, p in D.named_parameters()}
-    buffers = dict(D.named_buffers())
+    # Copies: in train mode batch norm (running statistics) and spectral norm (power-iteration vectors) update their
+    # buffers in place, and the look-ahead passes must leave D's own state as it was.
+    buffers = {name: b.clone() for name, b in D.named_buffers()}
     update = UNROLL_RULES[unroll.optimizer](parts, unroll.lr) if unroll.steps > 0 else None
     for _ in range(unroll.steps):
         assert real_in is not None and update is not None, "unrolling needs this iteration's real batch"
