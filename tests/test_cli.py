@@ -203,7 +203,7 @@ BAD = [
     (["reproduce", "paper-cifar"], "unknown reproduction 'paper-cifar'"),
     (["reproduce", "paper-mnist", "--jobs", "0"], "must be positive"),
     (["eval", "/nonexistent/run"], "does not exist"),
-    (["eval", "/nonexistent/run", "--metric", "fid"], "unknown metric 'fid'"),
+    (["eval", "/nonexistent/run", "--metric", "fad"], "unknown metric 'fad'"),
     (["config", "digits", "model.generator.hiden=[3]"], "did you mean model.generator.hidden"),
     (["train", "loss.name=hinge2"], "unknown loss.name 'hinge2'"),
 ]

@@ -5,6 +5,12 @@ samples from G in eval mode with the run's noise prior and eval.seed, and return
 appended to the run's `eval.jsonl` (`eval_record` assembles a line, for training and `advnets eval` alike, whose
 library call is `advnets.runs.evaluate_run`); `metric_figure` draws one protocol's records per epoch;
 `describe_record` says a record in one line (`modes2500 = 4 of 8 modes, 94.0% high quality, reverse KL 0.79`).
+`check_metric` refuses, before any work, a metric that cannot score the run's data; `check_same_protocol` refuses
+to put scores of different protocols side by side (the tables of studies and reproductions call it).
+
+G's samples reach a metric three ways, all the same seeded stream (eval.seed): `sample(n)`, `sample_labelled(n)`
+with the labels a conditional G was given, and `stream(n)` in batches (advnets.metrics.sampling), so that a metric
+of 50,000 samples never holds them at once.
 
 A record says which generator it scored (`"generator": "ema"` for the moving average of G's weights, `"raw"` for G
 itself), and a score of the average is stored under the protocol name with `-ema` appended (`parzen10k-ema`), so
@@ -22,9 +28,9 @@ from typing import Any
 from torch import nn
 
 from advnets.config import RunConfig, resolve_options
-from advnets.errors import UserError
 from advnets.data import DataSet, load_data
 from advnets.data.dataset import Kind
+from advnets.errors import UserError
 from advnets.io import append_jsonl, read_jsonl
 from advnets.metrics import METRICS, Metric, MetricInputs
 from advnets.metrics.modes import describe_modes

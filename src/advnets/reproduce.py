@@ -159,6 +159,7 @@ def summarise(out: Path, rows: list[Row], names: dict[str, str], seeds: int, bas
     for model, mean, se in PAPER_TABLE:
         lines.append(f"| {model} (paper, Table 1) | {mean:g} ± {se:g} | as published |")
     rows_json, curves, first = [], [], None
+    scored: list[dict[str, Any]] = []  # every record in the table, checked for one protocol
     for row in rows:
         name = names[row.name]
         per_seed = []
@@ -173,6 +174,7 @@ def summarise(out: Path, rows: list[Row], names: dict[str, str], seeds: int, bas
                 ]
         if per_seed:
             lines += _row_lines(row, per_seed, name)
+            scored += [s[key] for s in per_seed for key in ("final", "best_valid")]
             first = first or per_seed[0]["final"]
         rows_json.append(
             {
@@ -184,7 +186,6 @@ def summarise(out: Path, rows: list[Row], names: dict[str, str], seeds: int, bas
                 "seeds": per_seed,
             }
         )
-    scored = [s[key] for r in rows_json for s in r["seeds"] for key in ("final", "best_valid")]
     check_same_protocol([*scored, *base.values()], what="the paper-mnist table")
     for label, result in base.items():
         lines.append(

@@ -370,7 +370,8 @@ def summarise_study(
     columns = study.columns
     header = ["recipe", *(c.header for c in columns), "seeds", "preset and overrides"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    rows_json, shown = [], []
+    rows_json = []
+    shown: list[dict[str, Any]] = []  # every record in the table, checked for one protocol
     for row in study.rows:
         done = final_records(study, row, configs, seeds, out)
         shown += done.values()

@@ -11,6 +11,7 @@ from PIL import Image
 from torch import nn
 
 from advnets.cli import main
+from advnets.data import VectorSet
 from advnets.runs.checkpoint import load_checkpoint, step_checkpoint_name
 from advnets.runs.collapse import CollapseSignals, mean_shift, nearest_neighbour_distance
 from advnets.runs.run_dir import load_run_config
@@ -49,7 +50,7 @@ def fake_trainer(G):
         G=G,
         fixed_z=TRIANGLE.clone(),
         fixed_labels=None,  # an unconditional G
-        train_set=SimpleNamespace(examples=TRIANGLE),
+        train_set=VectorSet(TRIANGLE, "triangle", "train"),
         cfg=SimpleNamespace(seed=0),
     )
 

@@ -24,6 +24,7 @@ import torch
 
 from advnets.checks import check_positive
 from advnets.data.dataset import DataSet, ImageKind, Kind, VectorKind
+from advnets.data.toy import mixture_of
 from advnets.errors import UserError
 from advnets.metrics.classes import (
     ClassesOptions,
@@ -60,7 +61,6 @@ from advnets.metrics.modes import (
     mode_coverage,
     modes_protocol,
 )
-from advnets.data.toy import mixture_of
 from advnets.metrics.moments import MomentsOptions, compute_moments, moments_protocol, sample_moments
 from advnets.metrics.parzen import PAPER_SIGMAS, PAPER_TEST, PAPER_VALID, parzen_score, protocol_name
 from advnets.registry import Registry
@@ -148,6 +148,7 @@ def _parzen_check(options: ParzenOptions, kind: Kind, data_options: Any) -> None
 
 def _parzen_compute(options: ParzenOptions, inputs: MetricInputs) -> dict[str, Any]:
     _parzen_check(options, inputs.kind, inputs.data_options)
+    assert isinstance(inputs.kind, ImageKind)
     n_valid, n_test = _parzen_counts(options, inputs.references)
     result = parzen_score(
         inputs.sample(options.samples),

@@ -26,7 +26,7 @@ import importlib.util
 import json
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from advnets.data.dataset import ImageKind, Kind
 from advnets.errors import UserError
 from advnets.io import atomic_write
 from advnets.metrics.classifier import RECIPES, file_sha256, load_or_train
-from advnets.pixels import to_unit_range
+from advnets.pixels import PIXEL_RANGES, to_unit_range
 from advnets.registry import Registry
 
 CACHE_ENV = "ADVNETS_CACHE"  # overrides the user cache folder (tests point it at a temporary folder)
@@ -96,7 +96,8 @@ class Extractor:
         """images [N, C, H, W] in `pixel_range` -> (features [N, d] float32, logits [N, K] or None), on the CPU."""
         device = device or torch.device("cpu")
         self.network.to(device)
-        x = self.prepare(to_unit_range(images.float(), pixel_range).clamp(0, 1)).to(device)
+        # Prepared on the device: resizing to 299x299 is the costly part on a CPU.
+        x = self.prepare(to_unit_range(images.to(device).float(), pixel_range).clamp(0, 1))
         out = self.network(x)
         features, logits = out if isinstance(out, tuple) else (out, None)
         return features.float().cpu(), (logits.float().cpu() if logits is not None else None)
@@ -122,7 +123,7 @@ def data_options_for(data: str, run_data: Any) -> Any:
         )
     cls = DATASETS.options(data)
     names = {f.name for f in fields(cls)}
-    wanted = {"name": data, "pixel_range": "unit", "classes": None}
+    wanted = {"name": data, "pixel_range": "unit", "preprocess": "unit", "classes": None}
     for key in ("root", "download"):
         if hasattr(run_data, key):
             wanted[key] = getattr(run_data, key)
@@ -233,6 +234,11 @@ def check_extractor(
     entry = FEATURES.get(name)
     if not isinstance(kind, ImageKind):
         raise UserError(f"the {metric} metric scores images; this run's data ({data_name}) are not images")
+    if kind.pixel_range not in PIXEL_RANGES:
+        raise UserError(
+            f"the {metric} metric scores pixels, but this run's images are {kind.pixel_range}-normalised (no fixed "
+            f"map back to pixels); train on pixels (e.g. data.preprocess=symmetric) to score it"
+        )
     if needs_classes and not entry.has_classes:
         classifiers = [n for n in FEATURES if FEATURES.get(n).has_classes]
         raise UserError(
@@ -265,13 +271,9 @@ def load_extractor(name: str, run_data: Any = None) -> Extractor:
 # ------------------------------------------------------------------------------------------------ real features
 def _data_identity(data_options: Any) -> dict[str, Any]:
     """What decides the real images: the data options, less where the files are and the pixel scaling."""
-    values = asdict(data_options) if is_dataclass(data_options) else dict(vars(data_options))
+    is_instance = is_dataclass(data_options) and not isinstance(data_options, type)
+    values = asdict(data_options) if is_instance else dict(vars(data_options))
     return {k: v for k, v in values.items() if k not in {"root", "download", "split", "pixel_range"}}
-
-
-def batches(images: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
-    for start in range(0, len(images), batch_size):
-        yield images[start : start + batch_size]
 
 
 def real_features(
@@ -304,9 +306,34 @@ def real_features(
             f"{count} real images asked for, but the {data_options.name} {split} split has {len(data)}; ask for at "
             f"most {len(data)}, or leave the real count unset (null: all of the split)"
         )
-    images = data.images[:count] if count is not None else data.images
+    n = count if count is not None else len(data)
     pixel_range = data.pixel_range or "unit"
-    features = torch.cat([extractor.run(chunk, pixel_range, device)[0] for chunk in batches(images, batch_size)])
+    chunks = (data.take(slice(start, min(start + batch_size, n))) for start in range(0, n, batch_size))
+    features = torch.cat([extractor.run(chunk, pixel_range, device)[0] for chunk in chunks])
     state = {"features": features, "key": json.dumps(key, sort_keys=True, default=str)}
     atomic_write(path, lambda f: torch.save(state, f))
     return features
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m advnets.metrics NAME [DATA_ROOT]`: load extractor NAME (a classifier is trained and
+    cached first, when it is not), then print where it lies, its weight hash and a classifier's test accuracy."""
+    import sys
+    from types import SimpleNamespace
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] not in FEATURES:
+        names = ", ".join(FEATURES)
+        print(f"usage: python -m advnets.metrics NAME [DATA_ROOT]; NAME: {names}", file=sys.stderr)
+        return 2
+    run_data = SimpleNamespace(root=args[1] if len(args) > 1 else None, download=True)
+    try:
+        extractor = load_extractor(args[0], run_data)
+    except UserError as err:
+        print(f"advnets: error: {err}", file=sys.stderr)
+        return 2
+    print(f"{extractor.name}: {extractor.num_features} features, weights SHA-256 {extractor.weight_hash}")
+    if extractor.test_accuracy is not None:
+        print(f"test accuracy {100 * extractor.test_accuracy:.2f}% on {extractor.test_count} test images")
+    print(f"cache: {cache_folder()}")
+    return 0

@@ -24,6 +24,7 @@ import torch
 from advnets.config import RunConfig
 from advnets.data import DataSet
 from advnets.data.dataset import Kind
+from advnets.errors import UserError
 from advnets.evaluate import (
     append_eval,
     check_metric,
@@ -38,7 +39,6 @@ from advnets.evaluate import (
 )
 from advnets.metrics import METRICS
 from advnets.runs.checkpoint import atomic_write_bytes
-from advnets.errors import UserError
 from advnets.runs.hooks import CheckpointHook, TensorBoard, is_main_process
 from advnets.runs.run_dir import RunDir
 from advnets.training.trainer import Hook, Trainer
