@@ -5,7 +5,7 @@ A test that needs a real data set calls `require_data(name)`: it returns the fol
 `advnets train` finds them with no data.root (`idx.search_folders`: $ADVNETS_DATA, then its <name>/ subfolder,
 the OS package folder, the download cache), and last ../shared/data/<name> beside the repository (where CI keeps
 MNIST). When none holds the files the test is skipped with a reason naming $ADVNETS_DATA, or fails when
-ADVNETS_REQUIRE_DATA=1 (CI sets it, so that a misplaced copy cannot turn the real-data tests into skips).
+$ADVNETS_REQUIRE_DATA names it (CI sets `mnist`, the data set it keeps beside the clone, so that a misplaced copy cannot turn the real-data tests into skips).
 """
 
 import os
@@ -66,7 +66,8 @@ def data_root(name: str = "mnist") -> Path | None:
 
 
 def require_data(name: str = "mnist") -> Path:
-    """`data_root(name)`; absent, the calling test is skipped, or fails when ADVNETS_REQUIRE_DATA=1."""
+    """`data_root(name)`; absent, the calling test is skipped, or fails when $ADVNETS_REQUIRE_DATA names the data
+    set (a comma-separated list, e.g. `mnist`; `1` requires every data set)."""
     root = data_root(name)
     if root is not None:
         return root
@@ -75,6 +76,7 @@ def require_data(name: str = "mnist") -> Path:
         f"needs the {name} IDX files: set $ADVNETS_DATA to the folder holding them (or to its parent, with "
         f"them in {name}/); looked in {looked_in}"
     )
-    if os.environ.get("ADVNETS_REQUIRE_DATA") == "1":
-        pytest.fail(f"{reason} (ADVNETS_REQUIRE_DATA=1: a missing data set is a failure)", pytrace=False)
+    required = os.environ.get("ADVNETS_REQUIRE_DATA", "")
+    if required == "1" or name in required.split(","):
+        pytest.fail(f"{reason} (ADVNETS_REQUIRE_DATA={required}: a missing data set is a failure)", pytrace=False)
     pytest.skip(reason)
