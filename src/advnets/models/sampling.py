@@ -58,6 +58,27 @@ def generate_labelled(
     labels: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """`generate`, and the labels G was given [n] (None for an unconditional G)."""
+    batches = list(
+        sample_stream(G, z_dim, noise, n, seed=seed, batch_size=batch_size, num_classes=num_classes, labels=labels)
+    )
+    given = [part for _, part in batches if part is not None]
+    return torch.cat([samples for samples, _ in batches]), (torch.cat(given) if given else None)
+
+
+def sample_stream(
+    G: nn.Module,
+    z_dim: int,
+    noise: str,
+    n: int,
+    *,
+    seed: int = 0,
+    batch_size: int = 1000,
+    num_classes: int | None = None,
+    labels: torch.Tensor | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """n samples of G in batches of `batch_size` on the CPU, each with the labels G was given (None for an
+    unconditional G), so a metric never holds all n at once. All the noise is drawn first, then a conditional G's
+    classes, from one generator seeded with `seed`: the batches concatenate to `generate_labelled`'s samples."""
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     num_classes = num_classes if num_classes is not None else getattr(G, "num_classes", None)
@@ -66,15 +87,14 @@ def generate_labelled(
         if num_classes is None:
             raise ValueError("a conditional G needs labels or num_classes to draw them from")
         labels = torch.randint(num_classes, (n,), generator=gen)
-    given = labels.to(device) if labels is not None and is_conditional(G) else None
-    chunks = []
-    with eval_mode(G):
-        start = 0
-        for z in zs:
-            part = given[start : start + len(z)] if given is not None else None
-            chunks.append(call_generator(G, z.to(device), part).float().cpu())
-            start += len(z)
-    return torch.cat(chunks), (given.cpu() if given is not None else None)
+    given = labels.cpu() if labels is not None and is_conditional(G) else None
+    start = 0
+    for z in zs:
+        part = given[start : start + len(z)] if given is not None else None
+        with eval_mode(G):
+            samples = call_generator(G, z.to(device), part.to(device) if part is not None else None)
+        yield samples.float().cpu(), part
+        start += len(z)
 
 
 def generate_from(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
