@@ -15,6 +15,7 @@ import pytest
 
 from advnets.config import RunConfig, build_config
 from advnets.data import idx
+from advnets.metrics import features
 
 BESIDE_REPOSITORY = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_MNIST = BESIDE_REPOSITORY / "mnist"  # the last fallback only; tests ask `require_data("mnist")`
@@ -80,3 +81,18 @@ def require_data(name: str = "mnist") -> Path:
     if required == "1" or name in required.split(","):
         pytest.fail(f"{reason} (ADVNETS_REQUIRE_DATA={required}: a missing data set is a failure)", pytrace=False)
     pytest.skip(reason)
+
+
+# A feature cache of the test session's own ($ADVNETS_CACHE), so that the classifier of the embedded digits is
+# trained once per session (a few seconds) and nothing is written to the user's cache.
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("advnets-cache")
+
+
+@pytest.fixture
+def feature_cache(session_cache, monkeypatch):
+    """$ADVNETS_CACHE -> the session's folder; extractors loaded in this process are forgotten afterwards."""
+    monkeypatch.setenv(features.CACHE_ENV, str(session_cache))
+    yield session_cache / "features"
+    features._LOADED.clear()

@@ -53,7 +53,7 @@ def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
     if is_run_dir(run_dir):
         check_same_run(run_dir, cfg)
     if is_run_dir(run_dir) and not RunDir(run_dir).has_checkpoint():
-        if epochs_done(run_dir) >= cfg.train.epochs:
+        if is_finished(*logged_progress(run_dir), cfg):
             return  # finished, its checkpoints not kept (a committed reproduction): its records stand
         # Stopped before its first checkpoint: nothing to resume. Keep it aside (never delete) and start over.
         run_dir.rename(run_dir.with_name(f"{run_dir.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"))
@@ -66,7 +66,7 @@ def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
         _, status = train(cfg if not quiet else replace(cfg, log=replace(cfg.log, progress=False)), run_dir)
     else:
         state = load_checkpoint(RunDir(run_dir).latest_checkpoint())
-        if state["cursor"]["epoch"] >= cfg.train.epochs:
+        if is_finished(state["cursor"]["epoch"], state["counters"]["step"], cfg):
             return
         status = resume(run_dir, [f"train.epochs={cfg.train.epochs}", *progress])
     if status != "completed":
@@ -88,15 +88,22 @@ def check_same_run(run_dir: Path, cfg: RunConfig) -> None:
         )
 
 
-def epochs_done(run_dir: Path) -> float:
-    """The last logged epoch of a run (0 before its first log line)."""
+def logged_progress(run_dir: Path) -> tuple[float, int]:
+    """(epoch, step) of a run's last metrics line ((0, 0) before its first)."""
     try:
         with open(RunDir(run_dir).metrics_path, "rb") as f:
             f.seek(max(0, f.seek(0, 2) - 4096))
             lines = f.read().decode(errors="replace").splitlines()
-        return float(json.loads(lines[-1])["epoch"]) if lines else 0.0
-    except (OSError, ValueError, KeyError, IndexError):
-        return 0.0
+        last = json.loads(lines[-1]) if lines else {}
+        return float(last.get("epoch", 0.0)), int(last.get("step", 0))
+    except (OSError, ValueError, IndexError):
+        return 0.0, 0
+
+
+def is_finished(epoch: float, step: int, cfg: RunConfig) -> bool:
+    """Has a run at (epoch, step) done what `cfg` asks: its epochs, or its train.max_steps updates?"""
+    max_steps = cfg.train.max_steps
+    return epoch >= cfg.train.epochs or (max_steps is not None and step >= max_steps)
 
 
 def _run_worker(out: Path, cfg: RunConfig, threads: int) -> None:
@@ -189,7 +196,7 @@ def run_in_parallel(
                 for future in finished:
                     future.result()  # re-raises a worker's error or interruption here
                     on_done(index[future])
-                bar.n = round(sum(epochs_done(out / f"seed-{c.seed}") for out, c in tasks), 1)
+                bar.n = round(sum(logged_progress(out / f"seed-{c.seed}")[0] for out, c in tasks), 1)
                 bar.refresh()
         except KeyboardInterrupt:
             # Ctrl-C: start no queued run (the pool's own exit would wait for every queued task). The running runs
@@ -246,6 +253,7 @@ class Study:
     published: tuple[Published, ...] = ()
     seeds: int = 3  # default --seeds
     notes: str = ""  # the paragraph under the heading: protocol, what the rows are
+    floor: str | None = None  # fid/kid: a split whose real images are scored as G's samples would be (the floor row)
 
 
 STUDIES: dict[str, Study] = {}
@@ -327,7 +335,35 @@ def run_study(
             target, out, configs, seeds, command
         )  # what earlier commands finished, before training
         run_all(tasks, jobs, quiet, lambda i: summarise_study(target, out, configs, seeds, command))
+        if study.floor is not None:
+            score_floor(study, out, configs[study.rows[0].name, 0])
         return summarise_study(target, out, configs, seeds, command)
+
+
+def floor_name(study: Study, cfg: RunConfig) -> str:
+    """The protocol the floor is scored under: the rows' (never `-ema`: no G is scored)."""
+    return protocol_of(study, replace(cfg, train=replace(cfg.train, ema_decay=None)))
+
+
+def floor_path(study: Study, out: Path, cfg: RunConfig) -> Path:
+    return out / f"floor-{floor_name(study, cfg)}.json"
+
+
+def score_floor(study: Study, out: Path, cfg: RunConfig) -> dict[str, Any]:
+    """The study's floor row: real images of `study.floor` scored as G's samples would be (once; kept in OUT)."""
+    from advnets.metrics.feature_scores import real_floor
+
+    assert study.floor is not None
+    path = floor_path(study, out, cfg)
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    options = metric_options(cfg, study.metric)
+    record = {
+        "name": floor_name(study, cfg),
+        **real_floor(study.metric, options, cfg.data, study.floor, seed=cfg.eval.seed),
+    }
+    write_text(path, json.dumps(record, indent=2) + "\n")
+    return record
 
 
 def final_records(
@@ -338,10 +374,16 @@ def final_records(
     for seed in range(seeds):
         cfg = configs[row.name, seed]
         records = read_evals(out / row.name / f"seed-{seed}", protocol_of(study, cfg), training_only=True)
-        last = [r for r in records if r["epoch"] == cfg.train.epochs]
+        last = [r for r in records if is_final(r, cfg)]
         if last:
             done[seed] = last[-1]
     return done
+
+
+def is_final(record: dict[str, Any], cfg: RunConfig) -> bool:
+    """A record of the run's end: its last epoch, or the step train.max_steps stops it at (which can be inside an
+    epoch: mnist-zeros' 250 updates)."""
+    return record["epoch"] == cfg.train.epochs or record["step"] == cfg.train.max_steps
 
 
 def _stats(values: list[float]) -> tuple[float, float]:
@@ -399,6 +441,13 @@ def summarise_study(
             }
         )
     check_same_protocol(shown, what=f"the {target} table")  # rows scored under other protocols are refused
+    floor = None
+    if study.floor is not None and floor_path(study, out, configs[study.rows[0].name, 0]).exists():
+        floor = score_floor(study, out, configs[study.rows[0].name, 0])
+        check_same_protocol([*shown, floor], what=f"the {target} table and its floor")
+        cells = [_cell(c, float(floor[c.key]), math.nan) if c.key in floor else "—" for c in columns]
+        count = floor["protocol"]["samples"]
+        lines.append(f"| real {study.floor} images ({count}) in G's place: the floor | " + " | ".join(cells) + " | real data | |")
     for ref in study.published:
         cells = [ref.values.get(c.key, "—") for c in columns]
         lines.append(f"| {ref.label} | " + " | ".join(cells) + " | published | |")
@@ -417,6 +466,7 @@ def summarise_study(
         "command": command,
         "rows": rows_json,
         "published": [{"label": p.label, **p.values} for p in study.published],
+        **({"floor": floor} if floor is not None else {}),
     }
     write_text(out / RESULTS_JSON, json.dumps(results, indent=2) + "\n")
     return table

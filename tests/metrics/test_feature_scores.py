@@ -8,10 +8,12 @@ import pytest
 import scipy.linalg
 import torch
 
+from advnets.data import DATASETS
 from advnets.data.dataset import ImageKind, VectorKind
 from advnets.errors import UserError
 from advnets.metrics import METRICS, FidOptions, IsOptions, KidOptions
-from advnets.metrics.feature_scores import frechet_distance, inception_score, kernel_distance
+from advnets.metrics.feature_scores import frechet_distance, inception_score, kernel_distance, real_floor
+from advnets.metrics.features import load_extractor, real_features
 
 
 def gaussian_features(n: int, d: int, shift: float, scale: float, seed: int) -> torch.Tensor:
@@ -50,13 +52,24 @@ def test_fid_matches_the_formula_computed_by_hand(shift, scale):
     fake = gaussian_features(300, 6, shift, scale, seed=2)
     expected = fid_by_hand(real.double().numpy(), fake.double().numpy())
     # Fed in batches, as G's samples are streamed.
-    found = frechet_distance(real, [fake[:100], fake[100:250], fake[250:]])
+    found, spread = frechet_distance(real, [fake[:100], fake[100:250], fake[250:]])
     torch.testing.assert_close(found, expected, rtol=1e-4, atol=1e-6)
+    # spread: the ratio of the traces of the two sample covariances, by hand.
+    by_hand = np.trace(np.cov(fake.double().numpy(), rowvar=False)) / np.trace(np.cov(real.double().numpy(), rowvar=False))
+    torch.testing.assert_close(spread, float(by_hand), rtol=1e-6, atol=0)
 
 
 def test_fid_of_a_set_with_itself_is_zero():
     real = gaussian_features(200, 4, 0.0, 1.0, seed=3)
-    torch.testing.assert_close(frechet_distance(real, [real]), 0.0, rtol=0, atol=1e-5)
+    fid, spread = frechet_distance(real, [real])
+    torch.testing.assert_close(fid, 0.0, rtol=0, atol=1e-5)
+    torch.testing.assert_close(spread, 1.0, rtol=1e-9, atol=0)
+
+
+def test_spread_of_a_collapsed_set_is_zero():
+    real = gaussian_features(200, 4, 0.0, 1.0, seed=3)
+    _, spread = frechet_distance(real, [real[:1].repeat(50, 1)])
+    assert spread == pytest.approx(0.0, abs=1e-9)
 
 
 def test_kid_with_one_subset_of_everything_is_the_unbiased_mmd_with_the_cubic_kernel():
@@ -154,3 +167,29 @@ def test_options_refuse_impossible_values():
         FidOptions(real_split="validation").validate("eval.metrics.fid")
     with pytest.raises(UserError, match="splits=20 is more than the 10 samples"):
         IsOptions(samples=10, splits=20).validate("eval.metrics.is")
+
+
+# ------------------------------------------------------------------------------------------------ the floor
+# Some of the digits classifier's ReLU features are always 0: scipy's sqrtm warns of the singular product.
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
+def test_the_floor_is_the_fid_of_real_images_of_another_split_in_gs_place(feature_cache):
+    data = DATASETS.options("digits")(name="digits")
+    options = FidOptions(samples=200, extractor="classifier-digits", real_split="test")
+    floor = real_floor("fid", options, data, "train")
+    # By hand: the same two feature sets, taken by the cached extractor, through the formula.
+    extractor = load_extractor("classifier-digits", data)
+    test = real_features(extractor, data, "test", None)
+    train = real_features(extractor, data, "train", 200)
+    assert floor["fid"] == pytest.approx(fid_by_hand(test.double().numpy(), train.double().numpy()), rel=1e-4)
+    assert floor["split"] == "train" and floor["protocol"]["samples"] == 200
+    assert floor["protocol"]["real"] == len(test) and floor["protocol"]["extractor"] == "classifier-digits"
+    assert 0.5 < floor["spread"] < 2.0  # real digits are about as varied as real digits
+
+
+def test_a_floor_needs_another_split_and_a_distance(feature_cache):
+    data = DATASETS.options("digits")(name="digits")
+    options = FidOptions(samples=200, extractor="classifier-digits", real_split="test")
+    with pytest.raises(UserError, match="two different splits"):
+        real_floor("fid", options, data, "test")
+    with pytest.raises(UserError, match="fid and kid"):
+        real_floor("is", options, data, "train")

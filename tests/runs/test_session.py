@@ -251,3 +251,16 @@ def test_resume_names_the_key_that_ended_the_run(plain_run, ema_run, capsys):
     assert cli.main(["resume", str(ema_run)]) == 2
     err = capsys.readouterr().err
     assert "train.epochs=2 reached" in err and f"advnets resume {ema_run} train.epochs=4" in err
+
+
+# ------------------------------------------------------------------------------ a run that ends inside an epoch
+def test_a_run_ended_by_max_steps_inside_an_epoch_is_scored_at_its_last_step(tmp_path):
+    run = train(tmp_path / "short", "train.max_steps=5")  # 43 steps an epoch: no epoch ends
+    assert [(r["step"], r["epoch"], r["name"]) for r in evals(run)] == [(5, 0, PROTOCOL)]
+    # Resumed to a later max_steps, it scores the new end once more; the first record stays.
+    assert cli.main(["resume", str(run), "train.max_steps=50", "--quiet"]) == 0
+    assert [(r["step"], r["epoch"]) for r in evals(run)] == [(5, 0), (43, 1), (50, 1)]
+
+
+def test_a_run_ended_by_its_epochs_is_not_scored_twice(ema_run):
+    assert [r["epoch"] for r in evals(ema_run) if "checkpoint" not in r] == [1, 2]

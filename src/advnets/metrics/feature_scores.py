@@ -225,15 +225,25 @@ def _extractor_record(extractor: Extractor) -> dict[str, Any]:
     return {"extractor_test_accuracy": extractor.test_accuracy, "extractor_test_count": extractor.test_count}
 
 
-def frechet_distance(real: torch.Tensor, fake: Iterable[torch.Tensor]) -> float:
-    """FID between features real [n, d] and the batches of generated features [b, d] (torchmetrics, float64)."""
+def frechet_distance(real: torch.Tensor, fake: Iterable[torch.Tensor]) -> tuple[float, float]:
+    """(FID, spread) between features real [n, d] and the batches of generated features [b, d] (torchmetrics,
+    float64). spread = Tr(Σ_g) / Tr(Σ_r): the generated features' total variance as a share of the real ones'
+    (1: as varied as the data; a collapsed G tends to 0), read from the same sums torchmetrics keeps."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     fid = FrechetInceptionDistance(feature=GivenFeatures(real.shape[1]))
     fid.update(real, real=True)
     for batch in fake:
         fid.update(batch, real=False)
-    return float(fid.compute())
+    return float(fid.compute()), _trace_cov(fid, "fake") / _trace_cov(fid, "real")
+
+
+def _trace_cov(fid: Any, which: str) -> float:
+    """Tr of the sample covariance of FrechetInceptionDistance's `real` or `fake` features, from its running sums."""
+    n = getattr(fid, f"{which}_features_num_samples").double()
+    total = getattr(fid, f"{which}_features_sum").double()
+    squares = getattr(fid, f"{which}_features_cov_sum").double().diagonal().sum()
+    return float((squares - (total @ total) / n) / (n - 1))
 
 
 def kernel_distance(
@@ -281,8 +291,10 @@ def compute_fid(options: FidOptions, inputs: MetricInputs) -> dict[str, Any]:
     extractor = load_extractor(_extractor_of(options), inputs.data_options)
     real = _real(options, extractor, inputs)
     fake = (features for features, _, _ in generated_outputs(extractor, inputs, options.samples, options.batch_size))
+    fid, spread = frechet_distance(real, fake)
     return {
-        "fid": frechet_distance(real, fake),
+        "fid": fid,
+        "spread": spread,
         "protocol": _protocol_record(options, extractor, len(real)),
         **_extractor_record(extractor),
     }
@@ -316,3 +328,25 @@ def compute_is(options: IsOptions, inputs: MetricInputs) -> dict[str, Any]:
         "protocol": _protocol_record(options, extractor, None),
         **_extractor_record(extractor),
     }
+
+
+# ------------------------------------------------------------------------------------------------ the floor
+def real_floor(metric: str, options: Any, data_options: Any, split: str, *, seed: int = 0) -> dict[str, Any]:
+    """FID or KID of real images standing in for G's: the first `options.samples` images of `split` against the
+    metric's real images, in the same features and counts. What a G that drew perfect new examples would score, so
+    a table can show how far a score is from the data's own spread (a bias FID has at any finite count)."""
+    if metric not in ("fid", "kid"):
+        raise UserError(f"a real-data floor is defined for fid and kid, not {metric!r}")
+    if split == options.real_split:
+        raise UserError(f"the floor compares two different splits; {split!r} is the metric's real split already")
+    extractor = load_extractor(_extractor_of(options), data_options)
+    real = real_features(extractor, data_options, options.real_split, options.real, batch_size=options.batch_size)
+    stand_in = real_features(extractor, data_options, split, options.samples, batch_size=options.batch_size)
+    record: dict[str, Any] = {"split": split, "protocol": _protocol_record(options, extractor, len(real))}
+    if metric == "fid":
+        record["fid"], record["spread"] = frechet_distance(real, [stand_in])
+    else:
+        record["kid"], record["kid_std"] = kernel_distance(
+            real, [stand_in], subsets=options.subsets, subset_size=options.subset_size, seed=seed
+        )
+    return record

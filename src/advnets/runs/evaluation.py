@@ -6,7 +6,8 @@ course report plotted exactly such a curve and saw it fall when the generator co
 
 The authors' lab picked stopping points by validation Parzen likelihood (docs/paper.md §7), so for a metric with a
 validation score the checkpoint of the epoch with the best *validation* score so far is kept as
-`checkpoints/best-<protocol>.pt` (never chosen on the test set), for `advnets eval --checkpoint` later.
+`checkpoints/best-<protocol>.pt` (never chosen on the test set), for `advnets eval --checkpoint` later. A run that
+`train.max_steps` ends inside an epoch is also scored at its last step.
 
 Every scheduled metric is checked against the run's data when the run is built (`check_scheduled_metrics`, before
 its folder exists and before the first update), so that a metric that cannot score this data (modes on images)
@@ -16,6 +17,7 @@ written before the error goes on, so that the run resumes from there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,14 +63,24 @@ class EvaluationHook(Hook):
     def on_epoch_end(self, trainer: Trainer) -> None:
         if trainer.epoch % self.every or not is_main_process():
             return
+        # A resumed run does not score the same epoch twice.
+        self._score(trainer, lambda earlier: trainer.epoch in {r["epoch"] for r in earlier})
+
+    def on_end(self, trainer: Trainer, status: str) -> None:
+        # A run that train.max_steps ends inside an epoch is scored at its last step too: that state is what the run
+        # made (mnist-zeros' 250 updates never finish an epoch). Runs that end at an epoch were scored there.
+        if status != "completed" or trainer.epoch >= trainer.cfg.train.epochs or not is_main_process():
+            return
+        self._score(trainer, lambda earlier: trainer.step in {r["step"] for r in earlier})
+
+    def _score(self, trainer: Trainer, scored_already: Callable[[list[dict[str, Any]]], bool]) -> None:
         if self.references is None:
             self.references = reference_data(trainer.cfg, self.metric)
         ema = trainer.parts.G_ema is not None
         name = scored_name(self.metric.protocol(self.options, self.references), ema=ema)
-        # A resumed run does not score the same epoch twice; `advnets eval` records (they name their
-        # checkpoint) and other protocols do not count.
+        # `advnets eval` records (they name their checkpoint) and other protocols do not count.
         earlier = read_evals(self.run, name, training_only=True)
-        if trainer.epoch in {r["epoch"] for r in earlier}:
+        if scored_already(earlier):
             return
         try:
             result = evaluate(
