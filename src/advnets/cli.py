@@ -6,6 +6,7 @@ Every user error is printed as one line (no traceback) and exits with code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -40,6 +41,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
     from advnets.runs.session import train
 
     source, overrides = _split_source(ns.args)
+    ns.quiet = ns.quiet or not _rank_zero()
     if ns.quiet:
         overrides = [*overrides, "log.progress=false"]
     cfg = load_config(source, overrides)
@@ -51,11 +53,18 @@ def cmd_train(ns: argparse.Namespace) -> int:
     return _finish(run_dir, status, ns.quiet)
 
 
+def _rank_zero() -> bool:
+    """False in the processes of a torchrun job other than rank 0, which print nothing (rank 0 speaks for all)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _finish(run_dir: Path, status: str, quiet: bool) -> int:
     from advnets.evaluate import describe_record, last_evals
     from advnets.runs.run_dir import RunDir
 
     run = RunDir(run_dir)
+    if not _rank_zero():
+        return 130 if status == "stopped" else 0
     if status == "stopped":
         print(
             f"stopped; the last checkpoint is in {run.checkpoints}; continue with `advnets resume {run_dir}`",
@@ -76,6 +85,7 @@ def _finish(run_dir: Path, status: str, quiet: bool) -> int:
 def cmd_resume(ns: argparse.Namespace) -> int:
     from advnets.runs.session import resume
 
+    ns.quiet = ns.quiet or not _rank_zero()
     overrides = [*ns.overrides, "log.progress=false"] if ns.quiet else ns.overrides
     return _finish(ns.run_dir, resume(ns.run_dir, overrides), ns.quiet)
 

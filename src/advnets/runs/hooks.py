@@ -111,7 +111,7 @@ class MetricsHook(Hook):
         self.bar = tqdm(
             total=trainer.planned_steps(),
             initial=trainer.step,
-            disable=not self.progress,
+            disable=not self.progress or not is_main_process(),
             desc="train",
             unit="step",
             dynamic_ncols=True,

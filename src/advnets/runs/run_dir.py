@@ -9,6 +9,7 @@ on disk never change, so folders written by earlier versions (the committed ones
     config.yaml          the resolved configuration (every key)
     command.txt          each command that trained the folder, with time and working directory
     metrics.jsonl        a line every log.every_steps updates; health.jsonl: rollbacks (runs/recovery.py)
+    processes.json       under torchrun: each session's number of processes and effective batch size
     eval.jsonl           a line per score, during training and from `advnets eval`
     <metric>.png         a metric per epoch; losses.png, strip.png, and the `advnets figure` pictures
                          density-1d.png, nearest.png, interpolate.png (docs/figures.md)
@@ -41,6 +42,7 @@ METRICS = "metrics.jsonl"
 EVALS = "eval.jsonl"
 COMMANDS = "command.txt"
 HEALTH = "health.jsonl"
+PROCESSES = "processes.json"
 SAMPLES = "samples"
 TENSORBOARD = "tb"
 CHECKPOINTS = "checkpoints"
@@ -89,6 +91,11 @@ class RunDir:
     @property
     def metrics_path(self) -> Path:
         return self.path / METRICS
+
+    @property
+    def processes_path(self) -> Path:
+        """processes.json: a torchrun session's processes and effective batch (training.distributed)."""
+        return self.path / PROCESSES
 
     @property
     def eval_path(self) -> Path:

@@ -5,7 +5,10 @@ unless asked for the raw G."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ from advnets.evaluate import (
     metric_figure,
     metric_options,
 )
+from advnets.io import write_text
 from advnets.metrics import METRICS
 from advnets.models import ModelSpec, build_generator
 from advnets.models.players import is_conditional
@@ -44,6 +48,7 @@ from advnets.runs.lock import run_lock
 from advnets.runs.recovery import fit_with_recovery
 from advnets.runs.run_dir import RunDir, create_run_dir
 from advnets.training.components import resolve_device
+from advnets.training.distributed import World, broadcast_object, join, launched_by_torchrun
 from advnets.training.trainer import Hook, Trainer, check_resumable
 
 
@@ -70,22 +75,50 @@ def train(
 ) -> tuple[Path, str]:
     """Start a new run; returns its folder and how it ended ("completed" or "stopped"). `on_start(folder)` is
     called as soon as the folder exists, before the first update (the CLI prints where the run goes)."""
+    world = join(resolve_device(cfg.device))  # under torchrun: this process's rank (training.distributed)
     # Build everything before creating the folder, so bad data, models or metrics leave nothing behind.
     trainer = Trainer.from_config(cfg, data=data)
     check_scheduled_metrics(cfg, trainer.train_set.kind)
-    run_dir = create_run_dir(cfg, out, runs_root)
-    with run_lock(run_dir):
-        if on_start is not None:
+    run_dir = create_run_dir(cfg, out, runs_root) if world.main else None
+    if world.size > 1:
+        run_dir = broadcast_object(run_dir)  # only rank 0 writes; the others need the path (rollbacks read it)
+        if world.main:
+            record_processes(run_dir, world, cfg)
+    assert run_dir is not None
+    with _main_only(run_lock(run_dir), world):
+        if on_start is not None and world.main:
             on_start(run_dir)
         return run_dir, fit_with_recovery(trainer, run_dir, lambda: default_hooks(run_dir, cfg))
+
+
+def _main_only(context: AbstractContextManager[object], world: World) -> AbstractContextManager[object]:
+    """The run folder's lock is rank 0's: the other ranks of a torchrun job write nothing."""
+    return context if world.main else nullcontext()
+
+
+def record_processes(run_dir: Path, world: World, cfg: RunConfig) -> None:
+    """A torchrun session's processes and effective batch, beside the config (whose train.batch_size is per
+    process), in RUN/processes.json: one entry per session."""
+    path = RunDir(run_dir).processes_path
+    sessions = json.loads(path.read_text()) if path.exists() else []
+    sessions.append(
+        {
+            "processes": world.size,
+            "batch_size_per_process": cfg.train.batch_size,
+            "effective_batch_size": cfg.train.batch_size * world.size,
+        }
+    )
+    write_text(path, json.dumps(sessions, indent=2) + "\n")
 
 
 def resume(run_dir: Path, overrides: list[str] | None = None, *, data: DataSet | None = None) -> str:
     """Continue a run from its latest checkpoint; overrides may lengthen the schedule or change logging."""
     RunDir(run_dir).require()  # first, so that a wrong path gets no .lock file
     # Locked before the checkpoint is read: a process that finishes meanwhile would otherwise be continued from
-    # its older checkpoint.
-    with run_lock(run_dir):
+    # its older checkpoint. Under torchrun only rank 0 locks (and writes); the group is joined once the config
+    # says on which device.
+    main = not launched_by_torchrun() or int(os.environ.get("RANK", "0")) == 0
+    with run_lock(run_dir) if main else nullcontext():
         return _resume_locked(RunDir(run_dir), overrides, data)
 
 
@@ -94,13 +127,17 @@ def _resume_locked(run: RunDir, overrides: list[str] | None, data: DataSet | Non
     state = load_checkpoint(run.latest_checkpoint())
     cfg = build_config(base=saved, overrides=overrides)
     check_resumable(state["config"], cfg)
+    world = join(resolve_device(cfg.device))
     trainer = Trainer.from_config(cfg, data=data)
     check_scheduled_metrics(cfg, trainer.train_set.kind)
     trainer.load_state_dict(state)
     if trainer.done():
         raise UserError(finished_message(run, cfg, trainer.step, trainer.epoch))
-    run.save_config(cfg)
-    run.record_command()
+    if world.main:
+        run.save_config(cfg)
+        run.record_command()
+        if world.size > 1:
+            record_processes(run.path, world, cfg)
     return fit_with_recovery(trainer, run.path, lambda: default_hooks(run, cfg))
 
 

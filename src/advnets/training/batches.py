@@ -21,16 +21,24 @@ class Cursor:
 
 
 class EpochBatches:
-    """Serves index tensors [batch_size] on `device`; `cursor` is the resumable state."""
+    """Serves index tensors [batch_size] on `device`; `cursor` is the resumable state.
 
-    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device | str = "cpu") -> None:
-        if n < batch_size:
+    Under torchrun (`ranks` > 1) a batch of the cursor is a global batch of ranks × batch_size examples, and rank
+    r serves its r-th slice: the ranks' batches together are the one batch a single process with ranks ×
+    batch_size would take."""
+
+    def __init__(
+        self, n: int, batch_size: int, seed: int, device: torch.device | str = "cpu", *, rank: int = 0, ranks: int = 1
+    ) -> None:
+        if n < batch_size * ranks:
+            per_rank = f" on each of {ranks} processes" if ranks > 1 else ""
             raise UserError(
-                f"the training set has {n} examples, fewer than train.batch_size={batch_size}; "
+                f"the training set has {n} examples, fewer than train.batch_size={batch_size}{per_rank}; "
                 "lower train.batch_size or use more data (data.classes)"
             )
         self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, device
-        self.batches_per_epoch = n // batch_size
+        self.rank, self.ranks = rank, ranks
+        self.batches_per_epoch = n // (batch_size * ranks)
         self.cursor = Cursor()
         self._order_epoch = -1
         self._order = torch.empty(0, dtype=torch.long)
@@ -43,7 +51,7 @@ class EpochBatches:
         return self._order
 
     def next(self) -> torch.Tensor:
-        start = self.cursor.batch * self.batch_size
+        start = (self.cursor.batch * self.ranks + self.rank) * self.batch_size
         indices = self.order(self.cursor.epoch)[start : start + self.batch_size]
         self.cursor.batch += 1
         if self.cursor.batch == self.batches_per_epoch:

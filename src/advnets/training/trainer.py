@@ -25,6 +25,14 @@ from advnets.models.noise import sample_noise
 from advnets.randomness import drawing_from
 from advnets.training.batches import Cursor, EpochBatches
 from advnets.training.components import Components, build_components, num_classes, resolve_device
+from advnets.training.distributed import (
+    any_rank,
+    average_grads,
+    average_stats,
+    current_world,
+    rank_seed,
+    share_rank0,
+)
 from advnets.training.ema import update_ema
 from advnets.training.optim import apply_schedule
 from advnets.training.parts import Batch
@@ -61,7 +69,19 @@ class Trainer:
         self.generator = components.generator  # every draw of training: noise, labels, dropout, penalties
         self.conditional = components.conditional
         self.hooks = list(hooks)
-        self.batches = EpochBatches(len(self.train_set), cfg.train.batch_size, cfg.seed, self.device)
+        # Under torchrun: this process's rank; its slice of every global batch (training.distributed).
+        self.world = current_world()
+        self.batches = EpochBatches(
+            len(self.train_set),
+            cfg.train.batch_size,
+            cfg.seed,
+            self.device,
+            rank=self.world.rank,
+            ranks=self.world.size,
+        )
+        if self.world.size > 1:
+            self.parts.sync_grads = average_grads
+            share_rank0([self.parts.G, self.parts.D, self.parts.G_ema])
         self.step = 0  # completed iterations (= G updates)
         self.stop_requested = False
         self.g_updates = 0
@@ -161,8 +181,13 @@ class Trainer:
 
     # -- one iteration ----------------------------------------------------------------------------------------
     def train_step(self) -> Stats:
+        if self.world.rank > 0:  # a stream that is a function of the step: nothing to save (training.distributed)
+            self.generator.manual_seed(rank_seed(self.cfg.seed, self.world.rank, self.step))
         with drawing_from(self.generator):
             stats = self.update.run(self.parts, self, self.cfg.train)
+        if self.world.size > 1:
+            share_rank0([self.parts.G, self.parts.D], buffers_only=True)  # batch-norm statistics: rank 0's
+            stats = average_stats(stats)
         if self.cfg.train.ema_decay is not None:
             # After the rule, whichever it is: every iteration is exactly one G update.
             assert self.parts.G_ema is not None, "build_components makes G_ema when train.ema_decay is set"
@@ -171,6 +196,12 @@ class Trainer:
             update_ema(self.parts.G_ema, self.G, self.cfg.train.ema_decay if started else 0.0)
         self.step += 1
         return stats
+
+    def stop_agreed(self) -> bool:
+        """Whether to stop now; under torchrun, true on every rank once any rank was asked to stop."""
+        if self.world.size > 1:
+            self.stop_requested = any_rank(self.stop_requested, self.device)
+        return self.stop_requested
 
     def request_stop(self, signum: int | None = None, frame: Any = None) -> None:
         """Stop after the current iteration (a second request interrupts at once)."""
@@ -193,7 +224,7 @@ class Trainer:
         try:
             for hook in self.hooks:
                 hook.on_start(self)
-            while not self.done() and not self.stop_requested:
+            while not self.done() and not self.stop_agreed():
                 epoch_before = self.epoch
                 stats = self.train_step()
                 for hook in self.hooks:
@@ -238,7 +269,11 @@ class Trainer:
             "d_opt": self.d_opt.state_dict(),
             **({"G_ema": self.parts.G_ema.state_dict()} if self.parts.G_ema is not None else {}),
             "counters": {"step": self.step, "g_updates": self.g_updates, "d_updates": self.d_updates},
-            "cursor": {"epoch": self.batches.cursor.epoch, "batch": self.batches.cursor.batch},
+            "cursor": {
+                "epoch": self.batches.cursor.epoch,
+                "batch": self.batches.cursor.batch,  # global batches: of train.batch_size × ranks examples
+                **({"ranks": self.world.size} if self.world.size > 1 else {}),
+            },
             "rng": rng,
             "health": {"lr_scale": self.lr_scale, "rollbacks": self.rollbacks},
         }
@@ -257,7 +292,7 @@ class Trainer:
                 counters["g_updates"],
                 counters["d_updates"],
             )
-            self.batches.cursor = Cursor(cursor["epoch"], cursor["batch"])
+            self.batches.cursor = Cursor(cursor["epoch"], self._batches_here(cursor))
             health = state.get("health", {})  # absent before the lower-lr remedy
             self.lr_scale, self.rollbacks = float(health.get("lr_scale", 1.0)), int(health.get("rollbacks", 0))
             restore_generator(self.generator, rng)
@@ -266,6 +301,20 @@ class Trainer:
                 f"the checkpoint does not match this model or is incomplete ({type(err).__name__}: "
                 f"{str(err).splitlines()[0][:160]}); resume it with the config it was saved with"
             ) from None
+
+
+    def _batches_here(self, cursor: dict[str, Any]) -> int:
+        """The saved cursor's position in this world's global batches: a checkpoint written by another number of
+        processes continues where its examples end, if they fill whole batches here."""
+        saved, here = int(cursor.get("ranks", 1)), self.world.size
+        examples = int(cursor["batch"]) * saved  # in units of train.batch_size
+        if examples % here:
+            raise UserError(
+                f"this checkpoint was written by {saved} process(es), {cursor['batch']} batches into epoch "
+                f"{cursor['epoch']}; {here} process(es) cannot continue there without splitting a batch: resume "
+                f"with {saved} processes, or with a number that divides {examples}"
+            )
+        return examples // here
 
 
 def class_rows(z: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
