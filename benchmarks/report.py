@@ -6,6 +6,9 @@ Imported by the scripts beside it (`python benchmarks/NAME.py` puts this folder 
 from __future__ import annotations
 
 import platform
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -27,3 +30,17 @@ def emit(table: str, out: str | None) -> None:
     if out:
         with open(out, "a") as f:
             f.write("\n" + table)
+
+
+def time_round_robin(fns: list[Callable[[int], None]], steps: int, repeats: int) -> list[float]:
+    """Median seconds per step of each fn (called as fn(steps)); the repeats alternate between the fns, so all see
+    the same machine load."""
+    for fn in fns:
+        fn(2)  # warm-up
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, times):
+            start = time.perf_counter()
+            fn(steps)
+            out.append((time.perf_counter() - start) / steps)
+    return [statistics.median(t) for t in times]

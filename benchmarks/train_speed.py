@@ -16,13 +16,12 @@ Times are medians over repeats that alternate between the loops; the ratio colum
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from report import cpu_model, emit
+from report import cpu_model, emit, time_round_robin
 
 from advnets.config import load_config
 from advnets.data import ImageKind, ImageSet
@@ -41,19 +40,6 @@ def fake_mnist(n: int) -> ImageSet:
     gen = torch.Generator().manual_seed(0)
     images = torch.rand(n, *SHAPE, generator=gen)
     return ImageSet(images, torch.zeros(n, dtype=torch.long), "random", "train", "unit")
-
-
-def time_round_robin(fns: list, steps: int, repeats: int) -> list[float]:
-    """Median seconds per step of each fn; repeats alternate between them so all see the same machine load."""
-    for fn in fns:
-        fn(3)  # warm-up
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, out in zip(fns, times):
-            start = time.perf_counter()
-            fn(steps)
-            out.append((time.perf_counter() - start) / steps)
-    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
