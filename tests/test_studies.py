@@ -14,6 +14,7 @@ from advnets.errors import UserError
 from advnets.evaluate import metric_options
 from advnets.reproduce import TARGETS as PAPER_TARGETS
 from advnets.reproduce import reproduce, seed_config
+from advnets.runs.checkpoint import latest_checkpoint, load_checkpoint
 from advnets.studies import (
     STUDIES,
     Column,
@@ -185,7 +186,8 @@ def test_bad_study_arguments_are_one_clear_error(tmp_path, tiny_study):
     with pytest.raises(UserError, match=r"tiny has no row 'nope'; choose from: plain, ema"):
         reproduce("tiny", tmp_path, rows=["plain", "nope"])
     with pytest.raises(
-        UserError, match=r"unknown reproduction 'ring-9'; choose one of: paper-mnist, cgan-mnist, .*, ring-8, grid-25"
+        UserError,
+        match=r"unknown reproduction 'ring-9'; choose one of: paper-mnist, cgan-mnist, .*, ring-8, grid-25",
     ):
         reproduce("ring-9", tmp_path)
     with pytest.raises(UserError, match="--epochs apply to paper-mnist only"):
@@ -236,13 +238,16 @@ def test_every_image_row_resolves_and_scores_its_metric_at_its_end(target):
     for row in study.rows:
         cfg = row_config(row, 0, extra)
         check_scored(target, study, row, cfg)  # raises unless the metric is scored at the last epoch
-        assert protocol_of(study, cfg).removesuffix("-ema") == {
-            "cgan-mnist": "classes10k-classifier-mnist",
-            "mnist-zeros": "fid2k-classifier-mnist",
-            "stacked-mnist": "stacked-modes26k-classifier-mnist",
-            "fid-mnist": "fid10k-inception-2015-12-05",
-            "fid-fashion": "fid10k-inception-2015-12-05",
-        }[target]
+        assert (
+            protocol_of(study, cfg).removesuffix("-ema")
+            == {
+                "cgan-mnist": "classes10k-classifier-mnist",
+                "mnist-zeros": "fid2k-classifier-mnist",
+                "stacked-mnist": "stacked-modes26k-classifier-mnist",
+                "fid-mnist": "fid10k-inception-2015-12-05",
+                "fid-fashion": "fid10k-inception-2015-12-05",
+            }[target]
+        )
 
 
 REPRODUCTIONS = Path(__file__).resolve().parents[1] / "reproductions"
@@ -304,7 +309,9 @@ def test_a_worker_whose_parent_is_gone_stops_as_after_ctrl_c(tmp_path):
     import time
 
     flag = tmp_path / "flag"
-    subprocess.run([sys.executable, "-c", ORPHAN_SCRIPT, "parent", ORPHAN_SCRIPT, str(flag)], check=True, timeout=30)
+    subprocess.run(
+        [sys.executable, "-c", ORPHAN_SCRIPT, "parent", ORPHAN_SCRIPT, str(flag)], check=True, timeout=30
+    )
     deadline = time.monotonic() + 30
     while not flag.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -417,8 +424,14 @@ def test_a_study_with_a_floor_shows_real_images_scored_in_gs_place(tmp_path, fea
     floor = json.loads((out / "floor-fid150-classifier-digits.json").read_text())
     cfg = row_config(FLOOR_STUDY.rows[0], 0, [])
     expected = real_floor("fid", metric_options(cfg, "fid"), cfg.data, "train", seed=cfg.eval.seed)
-    assert floor["fid"] == pytest.approx(expected["fid"], rel=1e-9) and floor["name"] == "fid150-classifier-digits"
-    assert f"| real train images (150) in G's place: the floor | {floor['fid']:.1f} | {floor['spread']:.2f} |" in table
+    assert (
+        floor["fid"] == pytest.approx(expected["fid"], rel=1e-9)
+        and floor["name"] == "fid150-classifier-digits"
+    )
+    assert (
+        f"| real train images (150) in G's place: the floor | {floor['fid']:.1f} | {floor['spread']:.2f} |"
+        in table
+    )
     assert floor["fid"] < final["fid"]  # 3 updates of G are far from the data
     assert json.loads((out / "results.json").read_text())["floor"]["fid"] == floor["fid"]
     # A rerun finds the run finished by train.max_steps (inside its epoch), with or without its checkpoints.
@@ -431,3 +444,50 @@ def test_a_study_with_a_floor_shows_real_images_scored_in_gs_place(tmp_path, fea
     finally:
         del STUDIES["floor"]
     assert len((out / "digits" / "seed-0" / "eval.jsonl").read_text().splitlines()) == 1
+
+
+def test_kill_int_stops_a_study_started_with_sigint_ignored(tmp_path):
+    # `advnets reproduce ... &` from a script starts with SIGINT ignored (sh's rule for background commands); the
+    # parent takes it back, so `kill -INT` still stops the study, its runs checkpointing.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "study"
+    command = [
+        sys.executable,
+        "-m",
+        "advnets",
+        "reproduce",
+        "ring-8",
+        "--rows",
+        "vanilla",
+        "--seeds",
+        "2",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+        *TINY,
+        "train.epochs=4000",
+        "eval.every_epochs=4000",
+    ]
+    parent = subprocess.Popen(
+        command,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("vanilla/seed-*/checkpoints")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        parent.send_signal(signal.SIGINT)
+        _, err = parent.communicate(timeout=120)
+    finally:
+        parent.kill()
+    assert parent.returncode == 130 and "advnets: interrupted" in err
+    stopped = [load_checkpoint(latest_checkpoint(p)) for p in out.glob("vanilla/seed-*/checkpoints")]
+    assert stopped and all(s["cursor"]["epoch"] < 4000 for s in stopped)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -172,6 +173,10 @@ def parse_sigmas(text: str) -> list[float]:
 def cmd_reproduce(ns: argparse.Namespace) -> int:
     from advnets.reproduce import reproduce, written_files
 
+    # Started with `&` from a script, a study inherits SIGINT ignored (sh does that for background commands), and
+    # `kill -INT` of it would do nothing; a study stops cleanly on it (its runs checkpoint), so it takes SIGINT back.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     out = ns.out or Path("reproductions") / ns.target
     rows = [r for r in ns.rows.split(",") if r] if ns.rows is not None else None
     table = reproduce(
