@@ -35,6 +35,7 @@ from advnets.errors import UserError
 from advnets.evaluate import check_same_protocol, metric_options, read_evals, reference_data, scored_name
 from advnets.io import write_text
 from advnets.metrics import METRICS
+from advnets.metrics.feature_scores import real_floor
 from advnets.runs.checkpoint import load_checkpoint
 from advnets.runs.lock import run_lock
 from advnets.runs.run_dir import RunDir, is_run_dir, load_run_config
@@ -351,8 +352,6 @@ def floor_path(study: Study, out: Path, cfg: RunConfig) -> Path:
 
 def score_floor(study: Study, out: Path, cfg: RunConfig) -> dict[str, Any]:
     """The study's floor row: real images of `study.floor` scored as G's samples would be (once; kept in OUT)."""
-    from advnets.metrics.feature_scores import real_floor
-
     assert study.floor is not None
     path = floor_path(study, out, cfg)
     if path.exists():

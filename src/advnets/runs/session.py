@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -48,7 +47,7 @@ from advnets.runs.lock import run_lock
 from advnets.runs.recovery import fit_with_recovery
 from advnets.runs.run_dir import RunDir, create_run_dir
 from advnets.training.components import resolve_device
-from advnets.training.distributed import World, broadcast_object, join, launched_by_torchrun
+from advnets.training.distributed import World, broadcast_object, join, launched_as_main
 from advnets.training.trainer import Hook, Trainer, check_resumable
 
 
@@ -117,8 +116,7 @@ def resume(run_dir: Path, overrides: list[str] | None = None, *, data: DataSet |
     # Locked before the checkpoint is read: a process that finishes meanwhile would otherwise be continued from
     # its older checkpoint. Under torchrun only rank 0 locks (and writes); the group is joined once the config
     # says on which device.
-    main = not launched_by_torchrun() or int(os.environ.get("RANK", "0")) == 0
-    with run_lock(run_dir) if main else nullcontext():
+    with run_lock(run_dir) if launched_as_main() else nullcontext():
         return _resume_locked(RunDir(run_dir), overrides, data)
 
 

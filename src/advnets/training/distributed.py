@@ -63,6 +63,11 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def launched_as_main() -> bool:
+    """Rank 0 by torchrun's environment (RANK), before the group is joined; True outside torchrun."""
+    return not launched_by_torchrun() or int(os.environ.get("RANK", "0")) == 0
+
+
 def join(device: torch.device) -> World:
     """Join the process group torchrun describes in the environment (WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR,
     MASTER_PORT), once: gloo for the CPU, NCCL for CUDA (each rank on GPU LOCAL_RANK). Outside torchrun: rank 0
