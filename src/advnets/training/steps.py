@@ -133,7 +133,10 @@ def apply(parts: Parts, *, d_loss: torch.Tensor | None = None, g_loss: torch.Ten
     for _, _, opt in players:
         opt.zero_grad(set_to_none=True)
     for i, (loss, _, _) in enumerate(players):
-        loss.backward(inputs=params[i], retain_graph=i < len(players) - 1)
+        # A population's losses are [N], one per member (advnets.training.population): their sum gives every
+        # member its own gradient, as members share no parameter.
+        total = loss if loss.dim() == 0 else loss.sum()
+        total.backward(inputs=params[i], retain_graph=i < len(players) - 1)
     for own in params:
         parts.sync_grads(own)
     for _, _, opt in players:

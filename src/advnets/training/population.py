@@ -1,0 +1,375 @@
+"""Populations: several runs of one configuration (different seeds) trained as one batched computation.
+
+Small nets (the toy labs) spend most of an update in per-operation overhead, not arithmetic; stepping N runs as
+one computation pays that overhead once for all N. Each member is a complete `Trainer` (its own data order,
+generator, counters, hooks, run folder and checkpoints); the population only replaces the arithmetic of the update:
+
+- `StackedModule` holds the members' parameters stacked along a new first axis ([N, ...], one tensor per
+  parameter) and calls the shared architecture on each member's slice with `torch.func.vmap` over
+  `torch.func.functional_call`. Every member's own parameters and buffers become views of its slice, so its hooks,
+  samples and checkpoints always see its current weights, with no copy.
+- One optimiser of the members' class and settings steps the stacked tensors. SGD, Adam and RMSprop are
+  elementwise, so this is each member's optimiser; the members' optimiser states are views of its state too.
+- The losses are vmapped, so each is [N], one per member; `steps.apply` backpropagates their sum, which gives
+  every member its own gradient in its own slice (members share no parameter).
+- `next_batch` asks each member for its next batch from its own generator and data order, and stacks them, so a
+  member draws exactly what it would draw alone.
+
+The update rules and steps are the ones a single run uses (`training.updates`, `training.steps`), run on these parts.
+What a member computes equals its run alone up to float rounding: the batched products (bmm) may round in other
+places than one run's (mm), and the difference grows as training amplifies it (tests/training/test_population.py
+states the tolerance). What cannot be batched this way is refused with the reason (`population_problem`): random
+draws inside an update (dropout, instance noise, the gradient penalty's interpolation), penalties and G objectives
+that differentiate D's input, the unrolled rule, conditional models, and the lower-lr remedy (it changes one
+member's learning rate).
+"""
+
+from __future__ import annotations
+
+import copy
+import signal
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+from torch.nn.utils import parametrize
+
+from advnets.config import RunConfig, to_dict
+from advnets.losses import Loss
+from advnets.models.layers import Dropout
+from advnets.models.players import is_conditional
+from advnets.randomness import drawing_from
+from advnets.training.ema import update_ema
+from advnets.training.parts import Batch, Parts
+from advnets.training.steps import Stats
+from advnets.training.trainer import Trainer
+
+# Config keys that may differ between members: the seed and what only names, logs or scores a run.
+MEMBER_KEYS = ("seed", "name")
+MEMBER_PREFIXES = ("log.", "eval.")
+RULES = ("alternating", "simultaneous")
+
+
+def population_problem(cfgs: Sequence[RunConfig]) -> str | None:
+    """Why these configs cannot train as one population, or None when they can (members' nets are checked when
+    the population is built)."""
+    if len(cfgs) < 2:
+        return "a population needs at least two runs"
+    first = _shared(cfgs[0])
+    for cfg in cfgs[1:]:
+        differs = sorted(k for k in set(first) | set(_shared(cfg)) if first.get(k) != _shared(cfg).get(k))
+        if differs:
+            return f"members must differ only in seed, name, log.* and eval.*; these differ: {', '.join(differs)}"
+    cfg = cfgs[0]
+    if cfg.train.update not in RULES:
+        return f"train.update={cfg.train.update} is not batched (populations run {' and '.join(RULES)})"
+    if cfg.transforms:
+        return f"input transforms ({', '.join(cfg.transforms)}) draw inside the update"
+    if cfg.g_objectives:
+        return f"G objectives ({', '.join(cfg.g_objectives)}) call D's features"
+    if cfg.health.on_divergence != "stop":
+        return "health.on_divergence=lower_lr changes one member's learning rates"
+    return None
+
+
+def _shared(cfg: RunConfig) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+
+    def walk(d: dict[str, Any], prefix: str) -> None:
+        for key, value in d.items():
+            if isinstance(value, dict) and value:
+                walk(value, f"{prefix}{key}.")
+            else:
+                flat[f"{prefix}{key}"] = value
+
+    walk(to_dict(cfg), "")
+    return {k: v for k, v in flat.items() if k not in MEMBER_KEYS and not k.startswith(MEMBER_PREFIXES)}
+
+
+def parts_problem(parts: Parts) -> str | None:
+    """Why a member's built parts cannot be stacked, or None."""
+    terms = [name for name, penalty in parts.penalties.items() if penalty.term is not None]
+    if terms:
+        return f"penalties ({', '.join(terms)}) differentiate D's input or draw inside the update"
+    return module_problem(parts.G, "G") or module_problem(parts.D, "D")
+
+
+def module_problem(module: nn.Module, role: str) -> str | None:
+    """Why `module` (G or D) cannot be stacked, or None."""
+    if is_conditional(module):
+        return f"{role} is conditional"
+    if any(parametrize.is_parametrized(m) for m in module.modules()):
+        return f"{role} has parametrised weights (spectral norm), whose state changes inside the forward pass"
+    if any(isinstance(m, (Dropout, nn.Dropout)) for m in module.modules()):
+        return f"{role} has dropout, whose masks would be drawn inside the batched update"
+    return None
+
+
+class StackedModule(nn.Module):
+    """N copies of one architecture with stacked parameters: forward(x [N, B, ...]) -> [N, ...], member i's
+    module applied to x[i] (vmap over functional_call). `parameters()` are the stacked tensors."""
+
+    base: nn.Module
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        # The architecture to call; its own tensors are never used (functional_call swaps in each slice).
+        object.__setattr__(self, "base", copy.deepcopy(members[0]))
+        params, buffers = stack_module_state(list(members))  # detached copies, requires_grad as the members'
+        self.names = list(params)
+        self.buffer_names = list(buffers)
+        for i, name in enumerate(self.names):
+            self.register_parameter(f"p{i}", nn.Parameter(params[name], requires_grad=params[name].requires_grad))
+        for i, name in enumerate(self.buffer_names):
+            self.register_buffer(f"b{i}", buffers[name])
+        self.bind(members)
+
+    def stacked(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        params = {name: getattr(self, f"p{i}") for i, name in enumerate(self.names)}
+        buffers = {name: getattr(self, f"b{i}") for i, name in enumerate(self.buffer_names)}
+        return params, buffers
+
+    def bind(self, members: Sequence[nn.Module]) -> None:
+        """Make every member's parameters and buffers views of its slice (its hooks see the current weights)."""
+        params, buffers = self.stacked()
+        # Per stacked parameter, the members' parameters in member order (bind_grads runs every iteration).
+        self.member_params = [[dict(m.named_parameters())[name] for m in members] for name in self.names]
+        for name, own in zip(self.names, self.member_params, strict=True):
+            for p, view in zip(own, params[name].data.unbind(0), strict=True):
+                p.data = view
+        for name in self.buffer_names:
+            for m, view in zip(members, buffers[name].data.unbind(0), strict=True):
+                m.get_buffer(name).data = view
+
+    def bind_grads(self) -> None:
+        """Give each member the gradient of its slice (the health monitor reads members' `.grad`). The stacked
+        gradients are zeroed in place, never freed (`_StackedOptimizer.zero_grad`), so views bound once stay
+        the members' gradients for good."""
+        for stacked, own in zip(self.stacked()[0].values(), self.member_params, strict=True):
+            if stacked.grad is not None and own[0].grad is None:
+                for p, grad in zip(own, stacked.grad.unbind(0), strict=True):
+                    p.grad = grad
+
+    def train(self, mode: bool = True) -> StackedModule:
+        super().train(mode)
+        self.base.train(mode)
+        return self
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        params, buffers = self.stacked()
+
+        def one(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *a: torch.Tensor) -> torch.Tensor:
+            return functional_call(self.base, (p, b), a)
+
+        return vmap(one)(params, buffers, *args)
+
+
+class StackedLoss:
+    """A loss whose terms are [N], one per member (vmap over the member's batch of logits)."""
+
+    def __init__(self, loss: Loss) -> None:
+        self.loss = loss
+        self._d = vmap(loss.d_terms)
+        self._g = vmap(loss.g_terms)
+
+    def __getattr__(self, name: str) -> Any:  # monitors' panel and the like: the member loss's
+        return getattr(self.loss, name)
+
+    def d_terms(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(self._d(real_logits, fake_logits))
+
+    def g_terms(self, fake_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(self._g(fake_logits))
+
+
+def _stack_batches(batches: Sequence[Batch]) -> Batch:
+    def stack(values: list[torch.Tensor | None]) -> torch.Tensor | None:
+        return None if values[0] is None else torch.stack(values)  # type: ignore[arg-type]
+
+    z = stack([b.z for b in batches])
+    assert z is not None
+    return Batch(
+        stack([b.real for b in batches]), stack([b.real_labels for b in batches]), z, stack([b.fake_labels for b in batches])
+    )
+
+
+class _StackedOptimizer:
+    """One optimiser of the members' class and settings over the stacked parameters, its state shared with the
+    members' optimisers as views (so each member's checkpoint holds its own state)."""
+
+    def __init__(self, stacked: StackedModule, members: Sequence[nn.Module], opts: Sequence[torch.optim.Optimizer]):
+        self.members, self.opts = list(members), list(opts)
+        params, _ = stacked.stacked()
+        names = {id(p): name for name, p in members[0].named_parameters()}
+        self.order = [names[id(p)] for group in opts[0].param_groups for p in group["params"]]
+        self.params = [params[name] for name in self.order]
+        self.opt = type(opts[0])(self.params, **opts[0].defaults)
+        self.bound = False
+        states = [self._member_states(i) for i in range(len(opts))]
+        if any(states[0]):  # resumed members: stack their states
+            for j, p in enumerate(self.params):
+                self.opt.state[p] = {
+                    key: torch.stack([s[j][key] for s in states]) if torch.is_tensor(value) and value.dim() > 0 else value
+                    for key, value in states[0][j].items()
+                }
+            self.bind()
+
+    def _member_states(self, i: int) -> list[dict[str, Any]]:
+        member_params = dict(self.members[i].named_parameters())
+        return [self.opts[i].state.get(member_params[name], {}) for name in self.order]
+
+    def bind(self) -> None:
+        """Each member's state: views of its slice of every per-element tensor, the shared step counters."""
+        if self.bound or not all(self.opt.state.get(p) for p in self.params):
+            return
+        for i, (member, opt) in enumerate(zip(self.members, self.opts, strict=True)):
+            member_params = dict(member.named_parameters())
+            for name, p in zip(self.order, self.params, strict=True):
+                state = self.opt.state[p]
+                opt.state[member_params[name]] = {
+                    key: value[i] if torch.is_tensor(value) and value.shape == p.shape else value
+                    for key, value in state.items()
+                }
+        self.bound = True
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self.opt.param_groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        # Zeroed in place, so that the members' gradients stay views of these tensors (StackedModule.bind_grads);
+        # backward then adds each gradient to zeros, which leaves it exact.
+        self.opt.zero_grad(set_to_none=False)
+
+    def step(self) -> None:
+        # The schedule set each member's lr (and momentum) for this update: the same for all (one config).
+        for key in ("lr", "momentum"):
+            if key in self.opts[0].param_groups[0]:
+                value = self.opts[0].param_groups[0][key]
+                for group in self.opt.param_groups:
+                    group[key] = value
+        self.opt.step()
+        self.bind()
+
+
+class Population:
+    """Members (Trainers of one config, different seeds) stepped together; the `Loop` the update rule sees."""
+
+    def __init__(self, members: Sequence[Trainer]) -> None:
+        problem = population_problem([m.cfg for m in members])
+        problem = problem or parts_problem(members[0].parts)
+        if problem:
+            raise ValueError(f"cannot train these runs as one population: {problem}")
+        steps = {m.step for m in members}
+        if len(steps) > 1:
+            raise ValueError(f"population members must be at the same step, got steps {sorted(steps)}")
+        self.members = list(members)
+        self.cfg = members[0].cfg
+        self.update = members[0].update
+        self._build()
+
+    def _build(self) -> None:
+        ms = self.members
+        G, D = StackedModule([m.G for m in ms]), StackedModule([m.D for m in ms])
+        self.parts = Parts(
+            G=G,
+            D=D,
+            g_opt=_StackedOptimizer(G, [m.G for m in ms], [m.g_opt for m in ms]),  # type: ignore[arg-type]
+            d_opt=_StackedOptimizer(D, [m.D for m in ms], [m.d_opt for m in ms]),  # type: ignore[arg-type]
+            loss=StackedLoss(ms[0].parts.loss),  # type: ignore[arg-type]
+            penalties=ms[0].parts.penalties,  # constraints only (weight clipping): elementwise, as on one run
+        )
+        self.stop_requested = False
+        self.step = self.members[0].step if self.members else 0  # the Loop's: completed iterations
+
+    # -- the Loop -----------------------------------------------------------------------------------------------
+    def next_batch(self, n_fake: int | None = None, *, real: bool = True) -> Batch:
+        return _stack_batches([m.next_batch(n_fake, real=real) for m in self.members])
+
+    def begin_d_update(self) -> None:
+        for m in self.members:
+            m.begin_d_update()
+
+    def begin_g_update(self) -> None:
+        for m in self.members:
+            m.begin_g_update()
+
+    # -- one iteration --------------------------------------------------------------------------------------------
+    def train_step(self) -> list[Stats]:
+        """One iteration of every member; returns each member's stats."""
+        # Nothing inside the update draws (population_problem refuses what would; vmap raises on a random op).
+        with drawing_from(None):
+            stats = self.update.run(self.parts, self, self.cfg.train)
+        G, D = self.parts.G, self.parts.D
+        assert isinstance(G, StackedModule) and isinstance(D, StackedModule)
+        G.bind_grads()
+        D.bind_grads()
+        for m in self.members:
+            if m.cfg.train.ema_decay is not None:
+                assert m.parts.G_ema is not None
+                started = m.step >= m.cfg.train.ema_start
+                update_ema(m.parts.G_ema, m.G, m.cfg.train.ema_decay if started else 0.0)
+            m.step += 1
+        self.step += 1
+        split = {key: value.unbind(0) for key, value in stats.items()}
+        return [{key: values[i] for key, values in split.items()} for i in range(len(self.members))]
+
+    def request_stop(self, signum: int | None = None, frame: Any = None) -> None:
+        if self.stop_requested:
+            raise KeyboardInterrupt
+        self.stop_requested = True
+
+    def fit(self) -> list[str]:
+        """Train every member until done or stopped; returns each member's status (as `Trainer.fit`). A member
+        whose hooks fail (a divergence stop) ends "failed" with its error printed by its own hooks' `on_end`, and
+        the others go on without it."""
+        members = list(self.members)
+        status = {id(m): "failed" for m in members}
+        errors: dict[int, BaseException] = {}
+        for m in members:
+            m.stop_requested = False
+            m.G.train()
+            m.D.train()
+        self.parts.G.train()
+        self.parts.D.train()
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                handlers[sig] = signal.signal(sig, self.request_stop)
+        try:
+            for m in members:
+                for hook in m.hooks:
+                    hook.on_start(m)
+            while self.members and not self.members[0].done() and not self.stop_requested:
+                epoch_before = self.members[0].epoch
+                stats = self.train_step()
+                failed = []
+                for m, s in zip(self.members, stats, strict=True):
+                    try:
+                        for hook in m.hooks:
+                            hook.on_step_end(m, s)
+                        if m.epoch != epoch_before:
+                            for hook in m.hooks:
+                                hook.on_epoch_end(m)
+                    except Exception as err:  # noqa: BLE001 -- this member ends; the others go on
+                        errors[id(m)] = err
+                        failed.append(m)
+                if failed:
+                    self._drop(failed)
+            for m in self.members:
+                status[id(m)] = "stopped" if self.stop_requested and not m.done() else "completed"
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            for m in members:
+                m._end_hooks(status[id(m)])
+        return [status[id(m)] for m in members]
+
+    def _drop(self, failed: Sequence[Trainer]) -> None:
+        """Go on without the failed members: restack the others (their views point into the old tensors)."""
+        self.members = [m for m in self.members if m not in failed]
+        if self.members:
+            self._build()

@@ -1,0 +1,149 @@
+"""Populations (advnets.training.population): N runs of one config stepped as one batched computation give each
+member what it gets alone, up to float rounding: the batched products (bmm) round in other places than one run's
+(mm). With SGD a weight moves by lr × its gradient, so rounding stays at float32 resolution (1e-6 here); Adam divides
+each gradient by its own running magnitude, so the rounding of a near-zero gradient can move a weight by a visible
+fraction of lr (1e-4 after a few updates at lr 1e-3)."""
+
+import copy
+
+import pytest
+import torch
+
+from advnets.training.population import Population, population_problem
+from advnets.training.trainer import Trainer
+from tests.conftest import tiny_config
+
+NO_DROPOUT = ["model.discriminator.input_keep=1", "model.discriminator.hidden_keep=1"]
+SGD = ["train.g_optimizer.momentum=0.5", "train.d_optimizer.momentum=0.5"]
+ADAM = ["train.g_optimizer.name=adam", "train.d_optimizer.name=adam", "train.g_optimizer.lr=1e-3", "train.d_optimizer.lr=1e-3"]
+SEEDS = (0, 1, 2)
+
+
+def members(*overrides, seeds=SEEDS):
+    return [Trainer.from_config(tiny_config(*NO_DROPOUT, *overrides, f"seed={seed}")) for seed in seeds]
+
+
+def weights(trainer):
+    return [p.detach().clone() for p in [*trainer.G.parameters(), *trainer.D.parameters()]]
+
+
+def gap(a, b):
+    return max(float((x - y).abs().max()) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("rule", ["alternating", "simultaneous"])
+@pytest.mark.parametrize(("optimizer", "tolerance"), [(SGD, 1e-6), (ADAM, 1e-4)])
+def test_each_member_equals_its_run_alone_up_to_rounding(rule, optimizer, tolerance):
+    overrides = [f"train.update={rule}", *optimizer, "train.d_steps=1"]
+    alone = members(*overrides)
+    solo_losses = [[{k: float(v) for k, v in t.train_step().items()} for _ in range(6)] for t in alone]
+    together = members(*overrides)
+    population = Population(together)
+    pop_losses: list[list[dict]] = [[] for _ in SEEDS]
+    for _ in range(6):
+        for i, stats in enumerate(population.train_step()):
+            pop_losses[i].append({k: float(v) for k, v in stats.items()})
+    for a, b, la, lb in zip(alone, together, solo_losses, pop_losses, strict=True):
+        assert gap(weights(a), weights(b)) < tolerance
+        assert b.step == a.step == 6 and b.g_updates == a.g_updates and b.d_updates == a.d_updates
+        assert la[0].keys() == lb[0].keys()
+        for sa, sb in zip(la, lb, strict=True):
+            assert sa == pytest.approx(sb, rel=1e-4, abs=1e-5)
+    # The members differ from each other (each drew its own data order and noise).
+    assert gap(weights(together[0]), weights(together[1])) > 1e-3
+
+
+def test_k_discriminator_steps_and_the_weight_average():
+    overrides = ["train.update=alternating", "train.d_steps=2", *SGD, "train.ema_decay=0.9"]
+    alone = members(*overrides)
+    for t in alone:
+        for _ in range(4):
+            t.train_step()
+    together = members(*overrides)
+    population = Population(together)
+    for _ in range(4):
+        population.train_step()
+    for a, b in zip(alone, together, strict=True):
+        assert b.d_updates == a.d_updates == 8
+        assert gap(weights(a), weights(b)) < 1e-6
+        assert gap(list(a.parts.G_ema.parameters()), list(b.parts.G_ema.parameters())) < 1e-6
+
+
+def test_a_members_checkpoint_is_its_own_state_and_continues_alone():
+    together = members(*ADAM)
+    population = Population(together)
+    for _ in range(3):
+        population.train_step()
+    state = copy.deepcopy(together[1].state_dict())
+    # The member's optimiser state has its own slice, not the stacked tensors.
+    for name, (key, p) in zip(["G"] * 99, enumerate(together[1].G.parameters())):
+        moments = state["g_opt"]["state"][key]
+        assert moments["exp_avg"].shape == p.shape, name
+    assert state["G"]["output_layer.weight"].shape == together[1].G.output_layer.weight.shape
+    resumed = Trainer.from_config(tiny_config(*NO_DROPOUT, *ADAM, "seed=1"))
+    resumed.load_state_dict(state)
+    for _ in range(2):
+        population.train_step()
+        resumed.train_step()
+    assert gap(weights(resumed), weights(together[1])) < 1e-4
+
+
+def test_a_population_of_resumed_members_continues_exactly_as_one_that_never_stopped():
+    overrides = [*ADAM, "train.update=alternating"]
+    straight = members(*overrides)
+    population = Population(straight)
+    for _ in range(3):
+        population.train_step()
+    states = [copy.deepcopy(t.state_dict()) for t in straight]
+    for _ in range(3):
+        population.train_step()
+    resumed = members(*overrides)
+    for t, state in zip(resumed, states, strict=True):
+        t.load_state_dict(state)
+    again = Population(resumed)
+    for _ in range(3):
+        again.train_step()
+    for a, b in zip(straight, resumed, strict=True):
+        assert all(torch.equal(x, y) for x, y in zip(weights(a), weights(b), strict=True))
+
+
+def test_members_gradients_are_their_slices():
+    together = members(*SGD)
+    population = Population(together)
+    population.train_step()
+    stacked = dict(population.parts.D.named_parameters())
+    first = next(iter(stacked.values()))
+    own = next(iter(together[2].D.parameters()))
+    assert own.grad is not None and torch.equal(own.grad, first.grad[2])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "why"),
+    [
+        (["seed=1", "train.g_optimizer.lr=0.5"], "train.g_optimizer.lr"),
+        (["penalties.gradient_penalty.weight=1"], "penalties (gradient_penalty)"),
+        (["transforms.instance_noise.std=0.1"], "input transforms (instance_noise)"),
+        (["train.update=unrolled"], "train.update=unrolled is not batched"),
+        (["health.on_divergence=lower_lr"], "lower_lr"),
+    ],
+)
+def test_what_cannot_be_batched_is_refused_with_the_reason(overrides, why):
+    first = [*NO_DROPOUT, "seed=0"] if "seed=1" in overrides else [*NO_DROPOUT, *overrides, "seed=3"]
+    runs = [Trainer.from_config(tiny_config(*first)), Trainer.from_config(tiny_config(*NO_DROPOUT, *overrides))]
+    with pytest.raises(ValueError, match="cannot train these runs as one population") as err:
+        Population(runs)
+    assert why in str(err.value)
+    assert population_problem([r.cfg for r in runs]) is None or why in str(population_problem([r.cfg for r in runs]))
+
+
+def test_dropout_is_refused_when_the_population_is_built():
+    runs = [Trainer.from_config(tiny_config(f"seed={seed}")) for seed in (0, 1)]  # tiny's maxout D has dropout
+    with pytest.raises(ValueError, match="D has dropout"):
+        Population(runs)
+
+
+def test_members_at_different_steps_are_refused():
+    runs = members(*SGD, seeds=(0, 1))
+    runs[0].train_step()
+    with pytest.raises(ValueError, match="same step"):
+        Population(runs)
