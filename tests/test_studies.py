@@ -182,6 +182,30 @@ def test_an_interrupted_run_continues_from_its_checkpoint(tmp_path, tiny_study):
     assert "1 of 1" in table
 
 
+def test_a_rows_seeds_train_and_resume_as_one_population(tmp_path, tiny_study, monkeypatch):
+    from advnets import studies
+
+    calls = []
+
+    def spy(name, real):
+        def wrapped(*args, **kwargs):
+            calls.append(name)
+            return real(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(studies, "train_population", spy("train", studies.train_population))
+    monkeypatch.setattr(studies, "resume_population", spy("resume", studies.resume_population))
+    out = tmp_path / "study"
+    reproduce("tiny", out, rows=["plain"], quiet=True)
+    assert calls == ["train"]
+    reproduce("tiny", out, rows=["plain"], extra=["train.epochs=4"], quiet=True)
+    assert calls == ["train", "resume"]
+    for seed in (0, 1):
+        lines = (out / "plain" / f"seed-{seed}" / "eval.jsonl").read_text().splitlines()
+        assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4]
+
+
 def test_bad_study_arguments_are_one_clear_error(tmp_path, tiny_study):
     with pytest.raises(UserError, match=r"tiny has no row 'nope'; choose from: plain, ema"):
         reproduce("tiny", tmp_path, rows=["plain", "nope"])

@@ -45,6 +45,8 @@ def cmd_train(ns: argparse.Namespace) -> int:
     ns.quiet = ns.quiet or not _rank_zero()
     if ns.quiet:
         overrides = [*overrides, "log.progress=false"]
+    if ns.seeds is not None:
+        return _train_seeds(ns, source, overrides)
     cfg = load_config(source, overrides)
 
     def announce(folder: Path) -> None:
@@ -52,6 +54,54 @@ def cmd_train(ns: argparse.Namespace) -> int:
 
     run_dir, status = train(cfg, ns.out, runs_root=ns.runs_root, on_start=announce)
     return _finish(run_dir, status, ns.quiet)
+
+
+def _train_seeds(ns: argparse.Namespace, source: str | None, overrides: list[str]) -> int:
+    """`advnets train ... --seeds 0-7`: one run folder per seed, trained as one population where the config
+    allows (advnets.runs.population), else one seed after another."""
+    from advnets.config import load_config
+    from advnets.data import load_data
+    from advnets.runs.population import batchable, seed_list, train_population
+    from advnets.runs.session import train
+
+    if any(item.split("=", 1)[0].strip() == "seed" for item in overrides):
+        raise UserError("give the seeds with --seeds only, not also as seed=...")
+    seeds = seed_list(ns.seeds)
+    base = load_config(source, overrides)
+    cfgs = [
+        # One progress bar for the population: the members move in step.
+        load_config(source, [*overrides, f"seed={s}", f"name={base.name}-seed{s}", *(["log.progress=false"] if i else [])])
+        for i, s in enumerate(seeds)
+    ]
+    outs = [ns.out / f"seed-{s}" if ns.out is not None else None for s in seeds]
+
+    def announce(folder: Path) -> None:
+        _info(ns.quiet, f"training into {folder}")
+
+    data = load_data(base.data)
+    problem = batchable(cfgs, data) if len(cfgs) > 1 else "one seed"
+    if problem is None:
+        _info(ns.quiet, f"{len(cfgs)} seeds as one batched population")
+        outcomes = [(o.run_dir, o.status, o.error) for o in train_population(
+            cfgs, outs, data=data, runs_root=ns.runs_root, on_start=announce
+        )]
+    else:
+        _info(ns.quiet, f"training the seeds one after another ({problem})")
+        outcomes = []
+        for cfg, out in zip(cfgs, outs, strict=True):
+            run_dir, status = train(cfg, out, data=data, runs_root=ns.runs_root, on_start=announce)
+            outcomes.append((run_dir, status, None))
+            if status == "stopped":
+                break
+    for run_dir, status, error in outcomes:
+        if error is not None:
+            print(f"{run_dir}: error: {error}", file=sys.stderr)
+        else:
+            _info(ns.quiet, f"{run_dir}: {status}")
+    for run_dir, _, _ in outcomes:
+        print(run_dir)
+    statuses = {status for _, status, _ in outcomes}
+    return 2 if "failed" in statuses else 130 if "stopped" in statuses else 0
 
 
 def _rank_zero() -> bool:
@@ -268,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="run folder to create (must not exist); default runs/NNNNN-<name>"
     )
     p.add_argument("--runs-root", type=Path, default=Path("runs"), help="where numbered run folders go")
+    p.add_argument(
+        "--seeds",
+        metavar="SEEDS",
+        help="train these seeds (e.g. 0-7 or 0,1,5), one run folder each (--out: OUT/seed-N), as one batched "
+        "population where the config allows, else one after another",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or chatter (CI logs)")
     p.set_defaults(func=cmd_train)
 

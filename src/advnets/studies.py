@@ -38,6 +38,7 @@ from advnets.metrics import METRICS
 from advnets.metrics.feature_scores import real_floor
 from advnets.runs.checkpoint import load_checkpoint
 from advnets.runs.lock import run_lock
+from advnets.runs.population import batchable, resume_population, train_population
 from advnets.runs.run_dir import RunDir, is_run_dir, load_run_config
 from advnets.runs.session import resume, train
 from advnets.training.trainer import RESUMABLE_CHANGES, RESUMABLE_PREFIXES, changed_keys
@@ -72,6 +73,42 @@ def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
         status = resume(run_dir, [f"train.epochs={cfg.train.epochs}", *progress])
     if status != "completed":
         raise KeyboardInterrupt
+
+
+def run_population(out: Path, cfgs: list[RunConfig], quiet: bool) -> set[int]:
+    """Train the seeds of one row that start from the same point (all new, or all resumable from checkpoints of
+    one step) as one population, when there are two or more and the config allows; returns the seeds trained."""
+    groups: dict[int, list[RunConfig]] = {}
+    for cfg in cfgs:
+        run_dir = out / f"seed-{cfg.seed}"
+        if not run_dir.exists():
+            groups.setdefault(0, []).append(cfg)
+        elif is_run_dir(run_dir) and RunDir(run_dir).has_checkpoint():
+            check_same_run(run_dir, cfg)
+            state = load_checkpoint(RunDir(run_dir).latest_checkpoint())
+            step = int(state["counters"]["step"])
+            if step and not is_finished(state["cursor"]["epoch"], step, cfg):
+                groups.setdefault(step, []).append(cfg)
+    trained: set[int] = set()
+    for step, group in groups.items():
+        if len(group) < 2 or batchable(group) is not None:
+            continue
+        shown = [replace(c, log=replace(c.log, progress=not quiet and i == 0)) for i, c in enumerate(group)]
+        if step == 0:
+            out.mkdir(parents=True, exist_ok=True)
+            outcomes = train_population(shown, [out / f"seed-{c.seed}" for c in group])
+        else:
+            progress = [f"log.progress={str(not quiet).lower()}"]
+            outcomes = resume_population(
+                [out / f"seed-{c.seed}" for c in group], [f"train.epochs={group[0].train.epochs}", *progress]
+            )
+        failed = [o for o in outcomes if o.error is not None]
+        if failed:
+            raise UserError(f"{failed[0].run_dir}: {failed[0].error}")
+        if any(o.status != "completed" for o in outcomes):
+            raise KeyboardInterrupt
+        trained |= {c.seed for c in group}
+    return trained
 
 
 def check_same_run(run_dir: Path, cfg: RunConfig) -> None:
@@ -212,11 +249,18 @@ def run_in_parallel(
 def run_all(
     tasks: list[tuple[Path, RunConfig]], jobs: int, quiet: bool, on_done: Callable[[int], object]
 ) -> None:
-    """Every task in turn (jobs = 1) or side by side; `on_done(i)` after each."""
+    """Every task in turn (jobs = 1: the seeds of a row as one batched population where the row allows,
+    advnets.runs.population) or side by side; `on_done(i)` after each."""
     if jobs == 1:
-        for i, (out, cfg) in enumerate(tasks):
-            run_seed(out, cfg, quiet)
-            on_done(i)
+        rows: dict[Path, list[int]] = {}
+        for i, (out, _) in enumerate(tasks):
+            rows.setdefault(out, []).append(i)
+        for out, members in rows.items():
+            done = run_population(out, [tasks[i][1] for i in members], quiet)
+            for i in members:
+                if tasks[i][1].seed not in done:
+                    run_seed(*tasks[i], quiet)
+                on_done(i)
     else:
         run_in_parallel(tasks, min(jobs, len(tasks)), quiet, on_done)
 

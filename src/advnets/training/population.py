@@ -27,6 +27,7 @@ member's learning rate).
 from __future__ import annotations
 
 import copy
+import inspect
 import signal
 import threading
 from collections.abc import Sequence
@@ -206,7 +207,11 @@ class _StackedOptimizer:
         names = {id(p): name for name, p in members[0].named_parameters()}
         self.order = [names[id(p)] for group in opts[0].param_groups for p in group["params"]]
         self.params = [params[name] for name in self.order]
-        self.opt = type(opts[0])(self.params, **opts[0].defaults)
+        # The members' class and settings (defaults can gain keys the constructor does not take, e.g. from
+        # load_state_dict: only those it takes are passed).
+        kind = type(opts[0])
+        accepted = inspect.signature(kind.__init__).parameters
+        self.opt = kind(self.params, **{k: v for k, v in opts[0].defaults.items() if k in accepted})
         self.bound = False
         states = [self._member_states(i) for i in range(len(opts))]
         if any(states[0]):  # resumed members: stack their states
@@ -329,6 +334,7 @@ class Population:
         members = list(self.members)
         status = {id(m): "failed" for m in members}
         errors: dict[int, BaseException] = {}
+        self.errors = errors  # id(member) -> what ended it
         for m in members:
             m.stop_requested = False
             m.G.train()
@@ -367,6 +373,10 @@ class Population:
             for m in members:
                 m._end_hooks(status[id(m)])
         return [status[id(m)] for m in members]
+
+    def error_of(self, member: Trainer) -> BaseException | None:
+        """What ended `member` during `fit` (a divergence stop, a failed hook), or None."""
+        return getattr(self, "errors", {}).get(id(member))
 
     def _drop(self, failed: Sequence[Trainer]) -> None:
         """Go on without the failed members: restack the others (their views point into the old tensors)."""

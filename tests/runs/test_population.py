@@ -1,0 +1,90 @@
+"""Seeds trained as one population into their own run folders (advnets.runs.population): `advnets train --seeds`,
+each member an ordinary run (its config, metrics, checkpoints; `advnets resume` continues it alone), a config that
+cannot be batched trained seed after seed, and bad --seeds as one clear line."""
+
+import json
+
+import pytest
+
+from advnets.config import build_config
+from advnets.errors import UserError
+from advnets.runs.checkpoint import load_checkpoint
+from advnets.runs.population import resume_population, seed_list, train_population
+from advnets.runs.run_dir import RunDir, load_run_config
+from advnets.runs.session import resume, train
+from tests.conftest import TINY
+from tests.test_cli import cli
+
+BATCHABLE = [*TINY, "model.discriminator.input_keep=1", "model.discriminator.hidden_keep=1", "train.epochs=1"]
+
+
+def cfg(seed, *extra):
+    return build_config(overrides=[*BATCHABLE, f"seed={seed}", f"name=pop-seed{seed}", *extra])
+
+
+def final_weights(run_dir):
+    state = load_checkpoint(RunDir(run_dir).latest_checkpoint())
+    return state["G"], state["counters"]["step"]
+
+
+def test_each_member_is_the_run_it_would_be_alone(tmp_path):
+    outcomes = train_population([cfg(0), cfg(1)], [tmp_path / "a", tmp_path / "b"])
+    assert [(o.status, o.error) for o in outcomes] == [("completed", None)] * 2
+    solo, status = train(cfg(1), tmp_path / "solo")
+    assert status == "completed"
+    member, steps = final_weights(tmp_path / "b")
+    alone, solo_steps = final_weights(solo)
+    assert steps == solo_steps > 0
+    assert max(float((member[k] - alone[k]).abs().max()) for k in alone) < 1e-5  # SGD: rounding only
+    assert load_run_config(tmp_path / "b").seed == 1
+    lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    solo_lines = (solo / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == [json.loads(x)["step"] for x in solo_lines]
+    # A member continues alone, and members continue together.
+    assert resume(tmp_path / "a", ["train.epochs=2"]) == "completed"
+    with pytest.raises(UserError, match="at the same step"):
+        resume_population([tmp_path / "a", tmp_path / "b"], ["train.epochs=3"])
+
+
+def test_members_resumed_together_continue_as_one_population(tmp_path):
+    train_population([cfg(0), cfg(1)], [tmp_path / "a", tmp_path / "b"])
+    _, one_epoch = final_weights(tmp_path / "a")
+    outcomes = resume_population([tmp_path / "a", tmp_path / "b"], ["train.epochs=2"])
+    assert [o.status for o in outcomes] == ["completed", "completed"]
+    assert final_weights(tmp_path / "a")[1] == final_weights(tmp_path / "b")[1] == 2 * one_epoch
+    with pytest.raises(UserError, match="already finished"):
+        resume_population([tmp_path / "a", tmp_path / "b"], ["train.epochs=2"])
+
+
+def test_the_cli_trains_seeds_as_a_population_or_one_after_another(tmp_path):
+    done = cli("train", *BATCHABLE, "--seeds", "0-1", "--out", tmp_path / "pop")
+    assert done.returncode == 0, done.stderr
+    assert "2 seeds as one batched population" in done.stderr
+    assert done.stdout.split() == [str(tmp_path / "pop" / "seed-0"), str(tmp_path / "pop" / "seed-1")]
+    assert load_run_config(tmp_path / "pop" / "seed-1").name.endswith("-seed1")
+    # tiny's maxout D keeps dropout: its masks cannot be drawn inside a batched update.
+    apart = cli("train", *TINY, "train.epochs=1", "--seeds", "3,5", "--out", tmp_path / "apart")
+    assert apart.returncode == 0, apart.stderr
+    assert "one after another (D has dropout" in apart.stderr
+    assert sorted(p.name for p in (tmp_path / "apart").iterdir()) == ["seed-3", "seed-5"]
+
+
+@pytest.mark.parametrize(
+    ("seeds", "why"), [("a-b", "not a list of seeds"), ("-1", "not a list of seeds"), ("3-1", "names no seed")]
+)
+def test_bad_seeds_are_one_line(seeds, why, tmp_path):
+    with pytest.raises(UserError, match=why):
+        seed_list(seeds)
+    result = cli("train", *BATCHABLE, f"--seeds={seeds}", "--out", tmp_path / "x")
+    assert result.returncode == 2 and why in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_seed_lists():
+    assert seed_list("0-3,8,2") == [0, 1, 2, 3, 8]
+    assert seed_list(" 5 ") == [5]
+
+
+def test_a_seed_override_beside_seeds_is_refused(tmp_path):
+    result = cli("train", *BATCHABLE, "seed=4", "--seeds", "0-1", "--out", tmp_path / "x")
+    assert result.returncode == 2 and "--seeds only" in result.stderr
