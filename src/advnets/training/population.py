@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import stack_module_state, vmap
 from torch.nn.utils import parametrize
 
 from advnets.config import RunConfig, to_dict
@@ -126,6 +126,12 @@ class StackedModule(nn.Module):
             self.register_parameter(f"p{i}", nn.Parameter(params[name], requires_grad=params[name].requires_grad))
         for i, name in enumerate(self.buffer_names):
             self.register_buffer(f"b{i}", buffers[name])
+        # Where each stacked tensor goes in the base module: its owner's parameter or buffer dict, and its key.
+        self._slots: list[tuple[dict[str, Any], str]] = []
+        for names, kind in ((self.names, "_parameters"), (self.buffer_names, "_buffers")):
+            for name in names:
+                owner, _, attr = name.rpartition(".")
+                self._slots.append((getattr(self.base.get_submodule(owner), kind), attr))
         self.bind(members)
 
     def stacked(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -160,12 +166,22 @@ class StackedModule(nn.Module):
         return self
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        params, buffers = self.stacked()
+        tensors = [getattr(self, f"p{i}") for i in range(len(self.names))]
+        tensors += [getattr(self, f"b{i}") for i in range(len(self.buffer_names))]
+        return vmap(self._call, in_dims=(0, *[0 if torch.is_tensor(a) else None for a in args]))(tensors, *args)
 
-        def one(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], *a: torch.Tensor) -> torch.Tensor:
-            return functional_call(self.base, (p, b), a)
-
-        return vmap(one)(params, buffers, *args)
+    def _call(self, tensors: list[torch.Tensor], *args: torch.Tensor) -> torch.Tensor:
+        """The base module on one member's tensors: what functional_call does, without its per-call checks (tied
+        weights, strictness), which cost more than a toy net's arithmetic. The base's own tensors are put back."""
+        saved = []
+        for (store, name), tensor in zip(self._slots, tensors, strict=True):
+            saved.append(store[name])
+            store[name] = tensor
+        try:
+            return self.base(*args)
+        finally:
+            for (store, name), tensor in zip(self._slots, saved, strict=True):
+                store[name] = tensor
 
 
 class StackedLoss:
