@@ -88,3 +88,25 @@ def test_seed_lists():
 def test_a_seed_override_beside_seeds_is_refused(tmp_path):
     result = cli("train", *BATCHABLE, "seed=4", "--seeds", "0-1", "--out", tmp_path / "x")
     assert result.returncode == 2 and "--seeds only" in result.stderr
+
+
+def test_a_stopped_population_checkpoints_every_member_and_resumes(tmp_path, monkeypatch):
+    from advnets.training.population import Population
+
+    real_step = Population.train_step
+
+    def step_then_stop(self):
+        stats = real_step(self)
+        if self.step == 2:
+            self.request_stop()  # what Ctrl-C or SIGTERM does
+        return stats
+
+    monkeypatch.setattr(Population, "train_step", step_then_stop)
+    runs = [tmp_path / "a", tmp_path / "b"]
+    outcomes = train_population([cfg(0), cfg(1)], runs)
+    assert [o.status for o in outcomes] == ["stopped", "stopped"]
+    assert [final_weights(run)[1] for run in runs] == [2, 2]
+    monkeypatch.setattr(Population, "train_step", real_step)
+    assert [o.status for o in resume_population(runs)] == ["completed", "completed"]
+    solo, _ = train(cfg(0), tmp_path / "solo")
+    assert final_weights(runs[0])[1] == final_weights(solo)[1]
