@@ -61,7 +61,8 @@ def population_problem(cfgs: Sequence[RunConfig]) -> str | None:
         return "a population needs at least two runs"
     first = _shared(cfgs[0])
     for cfg in cfgs[1:]:
-        differs = sorted(k for k in set(first) | set(_shared(cfg)) if first.get(k) != _shared(cfg).get(k))
+        other = _shared(cfg)
+        differs = sorted(k for k in set(first) | set(other) if first.get(k) != other.get(k))
         if differs:
             return f"members must differ only in seed, name, log.* and eval.*; these differ: {', '.join(differs)}"
     cfg = cfgs[0]
