@@ -156,6 +156,7 @@ def test_open_sections_resolve_to_their_entries_options_and_round_trip():
         "input_keep": 1.0,
         "hidden_keep": 1.0,
         "init_range": None,
+        "orthogonal_gain": None,
         "spectral_norm": False,
         "minibatch_kernels": 0,
         "minibatch_kernel_dims": 5,
@@ -246,6 +247,8 @@ def test_every_committed_run_folder_loads_with_its_rules_keys():
         saved = yaml.safe_load(path.read_text())
         cfg = load_run_config(path.parent)
         if saved["train"]["update"] == "unrolled":
-            assert cfg.train.rule.steps == saved["train"]["unroll_steps"], path
+            # Folders written before rule options say `train.unroll_steps`; later ones `train.rule.steps`.
+            steps = saved["train"]["rule"]["steps"] if "rule" in saved["train"] else saved["train"]["unroll_steps"]
+            assert cfg.train.rule.steps == steps, path
         else:
             assert cfg.train.rule == NoOptions(), path

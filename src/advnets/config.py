@@ -105,6 +105,17 @@ class EvalConfig:
 
 
 @dataclass
+class SpeedConfig:
+    """Switches for fast hardware, all off by default (advnets.training.speed): each trades exactness for speed."""
+
+    autocast: str = "none"  # none | bf16: training's forward passes under torch.autocast in bfloat16 (weights, optimiser state and losses stay float32); CPU and CUDA
+    tf32: bool = False  # CUDA float32 matrix products and cuDNN convolutions in TF32 (Ampere GPUs and later); no effect on a CPU
+    channels_last: bool = False  # convolutional nets' weights and image batches in NHWC memory order (tensor cores, oneDNN)
+    compile: str = "none"  # none | default | reduce-overhead (CUDA graphs on a GPU) | max-autotune: torch.compile G and D in place
+    compile_backend: str = "inductor"  # torch.compile's backend: inductor (needs a C++ compiler on the CPU) | aot_eager | eager (no speed; checks that the nets trace)
+
+
+@dataclass
 class RunConfig:
     name: str = "run"  # short description, used in the run folder's name
     seed: int = 0  # seeds everything: weights, data order, noise (one seed, one run)
@@ -119,6 +130,7 @@ class RunConfig:
     log: LogConfig = field(default_factory=LogConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
 
 
 def list_presets() -> dict[str, str]:
@@ -574,9 +586,35 @@ def validate(cfg: RunConfig) -> None:
         )
     if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
         raise UserError(f"device={cfg.device!r} is not allowed; use auto, cpu, cuda or cuda:N")
+    check_speed(cfg)
+
+
+AUTOCASTS = ("none", "bf16")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
+
+
+def check_speed(cfg: RunConfig) -> None:
+    """The speed switches' values, and the combinations torch cannot run."""
+    check_choice("speed.autocast", cfg.speed.autocast, list(AUTOCASTS))
+    check_choice("speed.compile", cfg.speed.compile, list(COMPILE_MODES))
+    check_choice("speed.compile_backend", cfg.speed.compile_backend, list(COMPILE_BACKENDS))
+    if cfg.speed.compile == "none":
+        return
+    # torch.compile's graphs do not support double backward: a penalty on D's input gradient and the unrolled rule
+    # differentiate through D's gradient.
+    double = [f"penalties.{name}" for name in ("gradient_penalty", "r1") if name in cfg.penalties]
+    if cfg.train.update == "unrolled":
+        double.append("train.update=unrolled")
+    if double:
+        raise UserError(
+            f"speed.compile={cfg.speed.compile} cannot train with {', '.join(double)}: they differentiate through "
+            "D's gradient (double backward), which compiled graphs do not support; set speed.compile=none"
+        )
 
 
 # Field type names (annotations are strings here) -> the nested config classes, for "did you mean" hints.
 _DATACLASS_FIELDS: dict[str, type] = {
-    cls.__name__: cls for cls in (ModelConfig, OptimizerConfig, TrainConfig, LogConfig, HealthConfig, EvalConfig)
+    cls.__name__: cls
+    for cls in (ModelConfig, OptimizerConfig, TrainConfig, LogConfig, HealthConfig, EvalConfig, SpeedConfig)
 }

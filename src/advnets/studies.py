@@ -272,6 +272,11 @@ class Row:
     label: str  # the table's first column
     preset: str  # preset name or YAML file
     overrides: tuple[str, ...] = ()  # dotted overrides on the preset
+    seeds: int | None = None  # at most this many seeds (a diagnostic row, where one run shows what it shows)
+
+    def seeds_of(self, asked: int) -> int:
+        """The seeds this row trains when the study is asked for `asked`."""
+        return asked if self.seeds is None else min(asked, self.seeds)
 
 
 @dataclass(frozen=True)
@@ -374,7 +379,7 @@ def run_study(
             *extra,
         ]
     )
-    tasks = [(out / row.name, configs[row.name, seed]) for seed in range(seeds) for row in chosen]
+    tasks = [(out / row.name, configs[row.name, seed]) for seed in range(seeds) for row in chosen if seed < row.seeds_of(seeds)]
     with run_lock(out):  # held for the whole study; each run's train or resume also locks its folder
         summarise_study(
             target, out, configs, seeds, command
@@ -414,7 +419,7 @@ def final_records(
 ) -> dict[int, dict[str, Any]]:
     """seed -> the row's evaluation at the run's last epoch, for the seeds whose runs finished."""
     done = {}
-    for seed in range(seeds):
+    for seed in range(row.seeds_of(seeds)):
         cfg = configs[row.name, seed]
         records = read_evals(out / row.name / f"seed-{seed}", protocol_of(study, cfg), training_only=True)
         last = [r for r in records if is_final(r, cfg)]
@@ -463,7 +468,7 @@ def summarise_study(
         summary = {c.key: _stats([float(r[c.key]) for r in done.values()]) for c in columns} if done else {}
         first = columns[0]
         each = ", ".join(f"{r[first.key] * first.scale:g}{first.unit}" for r in done.values())
-        seeds_text = f"{len(done)} of {seeds}" + (f": {each}" if done else "")
+        seeds_text = f"{len(done)} of {row.seeds_of(seeds)}" + (f": {each}" if done else "")
         cells = [_cell(c, *summary[c.key]) if done else "—" for c in columns]
         overrides = " ".join(f"`{o}`" for o in (row.preset, *row.overrides))
         lines.append(f"| {row.label} | " + " | ".join(cells) + f" | {seeds_text} | {overrides} |")

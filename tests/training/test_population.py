@@ -125,6 +125,7 @@ def test_members_gradients_are_their_slices():
         (["transforms.instance_noise.std=0.1"], "input transforms (instance_noise)"),
         (["train.update=unrolled"], "train.update=unrolled is not batched"),
         (["health.on_divergence=lower_lr"], "lower_lr"),
+        (["speed.autocast=bf16"], "speed switches"),
     ],
 )
 def test_what_cannot_be_batched_is_refused_with_the_reason(overrides, why):

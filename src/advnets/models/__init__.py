@@ -52,7 +52,13 @@ from advnets.models.dcgan import (
     DCGANGenerator,
     DCGANGeneratorOptions,
 )
-from advnets.models.init import normal_init_, output_bias_from_marginals_, uniform_init_, weight_of
+from advnets.models.init import (
+    normal_init_,
+    orthogonal_init_,
+    output_bias_from_marginals_,
+    uniform_init_,
+    weight_of,
+)
 from advnets.models.layers import Maxout, spectral_norm_
 from advnets.models.minibatch import MinibatchDiscrimination
 from advnets.models.mlp import (
@@ -94,8 +100,11 @@ DISCRIMINATORS: Registry[ModelFamily] = Registry("model.discriminator.arch")
 
 
 def _uniform_init(module: nn.Module, options: Any, spec: ModelSpec) -> None:
+    """The family's `init_range` (pylearn2's irange) or, for the mlp families, `orthogonal_gain`."""
     if options.init_range is not None:
         uniform_init_(module, options.init_range)
+    if getattr(options, "orthogonal_gain", None) is not None:
+        orthogonal_init_(module, options.orthogonal_gain)
 
 
 def _build_mlp_generator(options: MLPGeneratorOptions, spec: ModelSpec) -> nn.Module:
@@ -378,6 +387,7 @@ __all__ = [
     "build_generator",
     "examples_per_logit",
     "normal_init_",
+    "orthogonal_init_",
     "output_bias_from_marginals_",
     "sample_noise",
     "uniform_init_",

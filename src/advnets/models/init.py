@@ -45,6 +45,20 @@ def uniform_init_(module: nn.Module, r: float) -> None:
 
 
 @torch.no_grad()
+def orthogonal_init_(module: nn.Module, gain: float) -> None:
+    """Every Linear (and Conv2d / ConvTranspose2d) weight in `module` a random orthogonal matrix (Saxe et al. 2014;
+    torch.nn.init.orthogonal_, as TensorFlow's orthogonal_initializer) times `gain`, every such bias 0. The
+    unrolled GAN's 2-D code initialises G and D this way with gain 1.4."""
+    if gain <= 0:
+        raise ValueError(f"orthogonal init gain must be > 0, got {gain}")
+    for layer in module.modules():
+        if isinstance(layer, _WEIGHTED):
+            nn.init.orthogonal_(weight_of(layer), gain=gain)
+            if layer.bias is not None:
+                layer.bias.zero_()
+
+
+@torch.no_grad()
 def normal_init_(module: nn.Module, std: float) -> None:
     """DCGAN's init: every Linear / Conv2d / ConvTranspose2d weight in `module` ~ N(0, std) and its bias 0; every
     BatchNorm2d / BatchNorm1d scale ~ N(1, std) and its shift 0. Other tensors (label embeddings) are left as built."""

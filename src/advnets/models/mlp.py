@@ -42,11 +42,18 @@ OUTPUT_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-def _check_widths(prefix: str, hidden: list[int], init_range: float | None) -> None:
+def _check_widths(prefix: str, hidden: list[int], init_range: float | None, orthogonal_gain: float | None = None) -> None:
     if any(w <= 0 for w in hidden):
         raise UserError(f"{prefix}.hidden={hidden} must list positive layer widths")
     if init_range is not None:
         check_positive(f"{prefix}.init_range", init_range)
+    if orthogonal_gain is not None:
+        check_positive(f"{prefix}.orthogonal_gain", orthogonal_gain)
+        if init_range is not None:
+            raise UserError(
+                f"{prefix}.init_range={init_range} and {prefix}.orthogonal_gain={orthogonal_gain} are two inits of "
+                f"the same weights; set one of them to null"
+            )
 
 
 def _check_minibatch(prefix: str, kernels: int, kernel_dims: int) -> None:
@@ -64,12 +71,13 @@ class MLPGeneratorOptions:
     activations: list[str] = field(default_factory=list)  # one activation per hidden layer, overriding `activation` ([] = all `activation`)
     output: str = "sigmoid"  # sigmoid ([0, 1] pixels) | tanh ([-1, 1] pixels) | linear (vectors)
     init_range: float | None = None  # weights ~ U(-r, r), biases 0 (pylearn2 irange; the paper: 0.05); null = PyTorch's
+    orthogonal_gain: float | None = None  # weights orthogonal × gain, biases 0 (the unrolled GAN's 2-D code: 1.4); null = off
     bias_from_marginals: bool = False  # output bias = inverse output of the mean training example (the paper: on)
     norm: str = "none"  # after each hidden Linear: none | batch | virtual_batch (VBN, Salimans et al. 2016 §3.4)
     reference_batch: int = 64  # R: VBN's reference noise batch, drawn once when G is built; costs R rows per call
 
     def validate(self, prefix: str) -> None:
-        _check_widths(prefix, self.hidden, self.init_range)
+        _check_widths(prefix, self.hidden, self.init_range, self.orthogonal_gain)
         check_choice(f"{prefix}.activation", self.activation, list(ACTIVATIONS))
         if self.activations and len(self.activations) != len(self.hidden):
             raise UserError(
@@ -120,12 +128,13 @@ class MLPDiscriminatorOptions:
     input_keep: float = 1.0  # dropout keep-probability on D's input (1 = no dropout)
     hidden_keep: float = 1.0  # ... and on the input of every later D layer
     init_range: float | None = None  # weights ~ U(-r, r), biases 0; null = PyTorch's
+    orthogonal_gain: float | None = None  # weights orthogonal × gain, biases 0 (the unrolled GAN's 2-D code: 1.4); null = off
     spectral_norm: bool = False  # divide every weight by its largest singular value (Miyato et al. 2018)
     minibatch_kernels: int = 0  # B: minibatch-discrimination features beside the last hidden layer (0 = off)
     minibatch_kernel_dims: int = 5  # C: dimension of each minibatch kernel's projection (Salimans et al. 2016 §3.2)
 
     def validate(self, prefix: str) -> None:
-        _check_widths(prefix, self.hidden, self.init_range)
+        _check_widths(prefix, self.hidden, self.init_range, self.orthogonal_gain)
         _check_minibatch(prefix, self.minibatch_kernels, self.minibatch_kernel_dims)
         check_choice(f"{prefix}.activation", self.activation, list(ACTIVATIONS))
         check_probability(f"{prefix}.input_keep", self.input_keep)

@@ -39,6 +39,12 @@ def discriminate(D: nn.Module, x: torch.Tensor, labels: torch.Tensor | None = No
     return D(*_args(D, x, labels))
 
 
+def full_precision(logits: torch.Tensor) -> torch.Tensor:
+    """Logits as the losses take them: lower-precision ones (from D under autocast) in float32; float32 and float64
+    logits are returned as they are (the same tensor)."""
+    return logits if logits.dtype in (torch.float32, torch.float64) else logits.float()
+
+
 def discriminate_with(
     D: nn.Module,
     weights: dict[str, torch.Tensor],

@@ -25,6 +25,7 @@ from advnets.penalties import build_penalties
 from advnets.training.ema import make_ema
 from advnets.training.optim import build_optimizer
 from advnets.training.parts import Parts
+from advnets.training.speed import apply_speed, autocast_context
 from advnets.training.updates import UPDATES, UpdateRule
 from advnets.transforms import build_transforms
 
@@ -83,6 +84,10 @@ def build_components(cfg: RunConfig, data: DataSet | None = None) -> Components:
         if device.type == "cpu":
             generator.set_state(torch.default_generator.get_state())
     check_batch_sizes(D, {"train.batch_size": cfg.train.batch_size, "train.g_batch_size": cfg.train.g_batch_size})
+    # A copy of the initialised G: it draws no random numbers, so the weights above stay the seed's. Copied before
+    # the speed switches: the average only samples, uncompiled.
+    G_ema = make_ema(G) if cfg.train.ema_decay is not None else None
+    apply_speed(cfg.speed, G, D)
     parts = Parts(
         G=G,
         D=D,
@@ -92,8 +97,8 @@ def build_components(cfg: RunConfig, data: DataSet | None = None) -> Components:
         penalties=build_penalties(cfg.penalties),
         transforms=build_transforms(cfg.transforms),
         g_objectives=build_g_objectives(cfg.g_objectives),
-        # A copy of the initialised G: it draws no random numbers, so the weights above stay the seed's.
-        G_ema=make_ema(G) if cfg.train.ema_decay is not None else None,
+        G_ema=G_ema,
+        autocast=autocast_context(cfg.speed, device),
     )
     conditional = is_conditional(G) or is_conditional(D)
     return Components(train_set, parts, UPDATES.get(cfg.train.update), device, generator, conditional)

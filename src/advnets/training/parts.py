@@ -10,14 +10,16 @@ steps.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from advnets.losses import Loss
-from advnets.models.players import discriminate, generate
+from advnets.models.players import discriminate, full_precision, generate
 from advnets.objectives import GObjective
 from advnets.penalties import Penalty
 from advnets.transforms import Transform
@@ -58,11 +60,14 @@ class Parts:
     # Called on each player's parameters between backward and the optimiser step (advnets.training.steps.apply):
     # the one place where gradients would be averaged across processes.
     sync_grads: Callable[[Sequence[torch.Tensor]], None] = keep_local
+    # The context of every update's forward pass: torch.autocast under speed.autocast (advnets.training.speed).
+    autocast: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """G(z) [M, *shape]; labels [M] reach a conditional G."""
         return generate(self.G, z, labels)
 
     def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """D's logits for x [N, *shape]; labels [N] reach a conditional D."""
-        return discriminate(self.D, x, labels)
+        """D's logits for x [N, *shape]; labels [N] reach a conditional D. Under autocast they come back in
+        float32, so that losses are taken in full precision (`full_precision`)."""
+        return full_precision(discriminate(self.D, x, labels))

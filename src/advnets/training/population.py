@@ -74,6 +74,8 @@ def population_problem(cfgs: Sequence[RunConfig]) -> str | None:
         return f"G objectives ({', '.join(cfg.g_objectives)}) call D's features"
     if cfg.health.on_divergence != "stop":
         return "health.on_divergence=lower_lr changes one member's learning rates"
+    if to_dict(cfg)["speed"] != to_dict(RunConfig())["speed"]:
+        return "the speed switches (speed.*) are not batched; leave them at their defaults"
     return None
 
 

@@ -4,7 +4,8 @@ simultaneous update, docs/paper.md §0). They return detached monitoring tensors
 Each step is a pure function that computes the player's loss from the parts and one `Batch` (`d_losses`,
 `g_losses`, `joint_losses`: no optimiser touched) plus one `apply`: zero_grad → backward → `parts.sync_grads`
 (identity in one process; the place for an all-reduce under torchrun) → optimiser step → D's constraints. The
-unrolled rule (advnets.training.unrolled) uses the same `apply`.
+unrolled rule (advnets.training.unrolled) uses the same `apply`. Losses are computed inside `parts.autocast()` (a
+no-op unless speed.autocast is on) and backpropagated outside it.
 
 Every loss runs the same pipeline from the parts (advnets.training.parts): the input transforms make what D sees,
 D emits logits, the bound loss gives named terms, the penalties add to D's loss, the G objectives to G's. Fakes are
@@ -153,7 +154,8 @@ def constrain(parts: Parts) -> None:
 
 def d_step(parts: Parts, batch: Batch, step: int) -> Stats:
     """One D update (see `d_losses`)."""
-    d_loss, stats = d_losses(parts, batch, step)
+    with parts.autocast():
+        d_loss, stats = d_losses(parts, batch, step)
     apply(parts, d_loss=d_loss)
     return stats
 
@@ -162,7 +164,8 @@ def g_step(parts: Parts, batch: Batch, step: int) -> Stats:
     """One G update through D (dropout active, as in training), D's parameters frozen (see `g_losses`)."""
     parts.D.requires_grad_(False)
     try:
-        g_loss, stats = g_losses(parts, batch, step)
+        with parts.autocast():
+            g_loss, stats = g_losses(parts, batch, step)
         apply(parts, g_loss=g_loss)
     finally:
         parts.D.requires_grad_(True)
@@ -171,6 +174,7 @@ def g_step(parts: Parts, batch: Batch, step: int) -> Stats:
 
 def joint_step(parts: Parts, batch: Batch, step: int) -> Stats:
     """The simultaneous update: both players stepped at once from `joint_losses`."""
-    d_loss, g_loss, stats = joint_losses(parts, batch, step)
+    with parts.autocast():
+        d_loss, g_loss, stats = joint_losses(parts, batch, step)
     apply(parts, d_loss=d_loss, g_loss=g_loss)
     return stats

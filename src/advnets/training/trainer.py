@@ -36,11 +36,12 @@ from advnets.training.distributed import (
 from advnets.training.ema import update_ema
 from advnets.training.optim import apply_schedule
 from advnets.training.parts import Batch
+from advnets.training.speed import images_channels_last
 from advnets.training.steps import Stats
 
 # Keys whose change keeps a resumed run exact in everything that has happened so far.
 RESUMABLE_CHANGES = ("train.epochs", "train.max_steps", "device", "name")
-RESUMABLE_PREFIXES = ("log.", "eval.", "health.")
+RESUMABLE_PREFIXES = ("log.", "eval.", "health.", "speed.")
 
 __all__ = ["Hook", "Trainer", "check_resumable", "resolve_device"]
 
@@ -161,6 +162,8 @@ class Trainer:
         if real:
             index = self.batches.next()
             examples = self.train_set.take(index)  # [N, *shape] float (uint8 sets are decoded here)
+            if self.cfg.speed.channels_last:
+                examples = images_channels_last(examples)
             labels = self.train_set.labels[index] if self.train_set.labels is not None else None  # [N]
         n = n_fake if n_fake is not None else self.cfg.train.batch_size
         z = sample_noise(n, self.cfg.model.z_dim, self.cfg.model.noise, generator=self.generator, device=self.device)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from advnets.errors import UserError
-from advnets.models.players import discriminate_with
+from advnets.models.players import discriminate_with, full_precision
 from advnets.training.parts import Batch, Parts
 from advnets.training.steps import Stats, apply, g_objective
 from advnets.transforms import apply_transforms
@@ -115,19 +115,20 @@ def unrolled_g_loss(parts: Parts, batch: Batch, step: int, unroll: Unroll) -> tu
     update = UNROLL_RULES[unroll.optimizer](parts, unroll.lr) if unroll.steps > 0 else None
     for _ in range(unroll.steps):
         assert real_in is not None and update is not None, "unrolling needs this iteration's real batch"
-        real_logits = discriminate_with(D, weights, buffers, real_in, batch.real_labels)
-        fake_logits = discriminate_with(D, weights, buffers, fake, batch.fake_labels)
+        real_logits = full_precision(discriminate_with(D, weights, buffers, real_in, batch.real_labels))
+        fake_logits = full_precision(discriminate_with(D, weights, buffers, fake, batch.fake_labels))
         d_loss = parts.loss.d_terms(real_logits, fake_logits)["d_loss"]
         # create_graph: the next weights stay functions of G's output, so G's gradient flows through them.
         grads = torch.autograd.grad(d_loss, list(weights.values()), create_graph=True)
         weights = update(weights, grads)
-    fake_logits = discriminate_with(D, weights, buffers, fake, batch.fake_labels)
+    fake_logits = full_precision(discriminate_with(D, weights, buffers, fake, batch.fake_labels))
     return g_objective(parts, batch, fake, fake_logits, real_in, step)
 
 
 def unrolled_g_step(parts: Parts, batch: Batch, step: int, unroll: Unroll) -> Stats:
     """One G update through `unroll.steps` unrolled D updates; only G's parameters get gradients (D's are
     constants of the unrolling), through the same `apply` as every other step."""
-    g_loss, stats = unrolled_g_loss(parts, batch, step, unroll)
+    with parts.autocast():
+        g_loss, stats = unrolled_g_loss(parts, batch, step, unroll)
     apply(parts, g_loss=g_loss)
     return stats
