@@ -85,7 +85,9 @@ def _describe(value: Any) -> Any:
 def _materialise(value: Any) -> Any:
     if isinstance(value, tuple) and value and value[0] == "tensor":
         _, shape, stride, dtype, device = value
-        return torch.empty_strided(shape, stride, dtype=dtype, device=device).normal_()
+        # Filled through a flat buffer of the size the strides span: broadcast views (stride 0) are not writable.
+        span = 1 + sum((n - 1) * s for n, s in zip(shape, stride)) if all(shape) else 0
+        return torch.empty(span, dtype=dtype, device=device).normal_().as_strided(shape, stride)
     if isinstance(value, (list, tuple)):
         return type(value)(_materialise(v) for v in value)
     if isinstance(value, dict):

@@ -41,7 +41,9 @@ from advnets.runs.lock import run_lock
 from advnets.runs.population import batchable, resume_population, train_population
 from advnets.runs.run_dir import RunDir, is_run_dir, load_run_config
 from advnets.runs.session import resume, train
+from advnets.study_time import run_time, time_table
 from advnets.training.trainer import RESUMABLE_CHANGES, RESUMABLE_PREFIXES, changed_keys
+from advnets.training.updates import UPDATES
 
 # The table a study (and paper-mnist) writes at the top of its folder, as markdown and as JSON.
 RESULTS, RESULTS_JSON = "RESULTS.md", "results.json"
@@ -452,6 +454,12 @@ def _cell(column: Column, mean: float, std: float) -> str:
     return text + column.unit
 
 
+def row_run_time(row_out: Path, cfg: RunConfig, seed: int) -> tuple[int, float]:
+    """(updates, training seconds) of one finished run of a row (advnets.study_time)."""
+    per_step = UPDATES.get(cfg.train.update).d_updates_per_iteration(cfg.train) * cfg.train.batch_size
+    return run_time(row_out / f"seed-{seed}", cfg, per_step)
+
+
 def summarise_study(
     target: str, out: Path, configs: dict[tuple[str, int], RunConfig], seeds: int, command: str
 ) -> str:
@@ -462,9 +470,11 @@ def summarise_study(
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     rows_json = []
     shown: list[dict[str, Any]] = []  # every record in the table, checked for one protocol
+    timed = []  # (row, label, [(updates, seconds)] of its finished runs)
     for row in study.rows:
         done = final_records(study, row, configs, seeds, out)
         shown += done.values()
+        timed.append((row.name, row.label, [row_run_time(out / row.name, configs[row.name, s], s) for s in done]))
         summary = {c.key: _stats([float(r[c.key]) for r in done.values()]) for c in columns} if done else {}
         first = columns[0]
         each = ", ".join(f"{r[first.key] * first.scale:g}{first.unit}" for r in done.values())
@@ -506,6 +516,8 @@ def summarise_study(
         f"`advnets reproduce {target} --seeds {seeds}` trains whatever is missing (unfinished runs resume, finished "
         f"ones are kept).\n\n{table}"
     )
+    times = time_table(timed, out)
+    text += f"\n{times}" if times else ""
     write_text(out / RESULTS, text)
     results = {
         "study": target,
