@@ -45,7 +45,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
     ns.quiet = ns.quiet or not _rank_zero()
     if ns.quiet:
         overrides = [*overrides, "log.progress=false"]
-    if ns.seeds is not None:
+    if ns.seeds is not None or ns.sweep is not None:
         return _train_seeds(ns, source, overrides)
     cfg = load_config(source, overrides)
 
@@ -57,23 +57,34 @@ def cmd_train(ns: argparse.Namespace) -> int:
 
 
 def _train_seeds(ns: argparse.Namespace, source: str | None, overrides: list[str]) -> int:
-    """`advnets train ... --seeds 0-7`: one run folder per seed, trained as one population where the config
-    allows (advnets.runs.population), else one seed after another."""
+    """`advnets train ... --seeds 0-7 [--sweep KEY=V1,V2]`: one run folder per seed (and value), trained as one
+    population where the configs allow (advnets.runs.population), else one run after another."""
     from advnets.config import load_config
     from advnets.data import load_data
-    from advnets.runs.population import batchable, seed_list, train_population
+    from advnets.runs.population import batchable, seed_list, sweep_values, train_population
     from advnets.runs.session import train
 
     if any(item.split("=", 1)[0].strip() == "seed" for item in overrides):
         raise UserError("give the seeds with --seeds only, not also as seed=...")
-    seeds = seed_list(ns.seeds)
+    seeds = seed_list(ns.seeds if ns.seeds is not None else "0")
+    key, values = sweep_values(ns.sweep) if ns.sweep is not None else (None, [None])
+    if key is not None and any(item.split("=", 1)[0].strip() == key for item in overrides):
+        raise UserError(f"give {key} with --sweep only, not also as {key}=...")
     base = load_config(source, overrides)
+    members = [(value, s) for value in values for s in seeds]
+
+    def own(value: str | None, s: int) -> list[str]:
+        swept = [] if value is None else [f"{key}={value}"]
+        name = f"{base.name}-seed{s}" if value is None else f"{base.name}-{key}={value}-seed{s}"
+        return [*swept, f"seed={s}", f"name={name}"]
+
     cfgs = [
         # One progress bar for the population: the members move in step.
-        load_config(source, [*overrides, f"seed={s}", f"name={base.name}-seed{s}", *(["log.progress=false"] if i else [])])
-        for i, s in enumerate(seeds)
+        load_config(source, [*overrides, *own(value, s), *(["log.progress=false"] if i else [])])
+        for i, (value, s) in enumerate(members)
     ]
-    outs = [ns.out / f"seed-{s}" if ns.out is not None else None for s in seeds]
+    folder = {value: ns.out if value is None else ns.out / f"{key}={value}" for value in values} if ns.out else {}
+    outs = [folder[value] / f"seed-{s}" if ns.out is not None else None for value, s in members]
 
     def announce(folder: Path) -> None:
         _info(ns.quiet, f"training into {folder}")
@@ -81,12 +92,12 @@ def _train_seeds(ns: argparse.Namespace, source: str | None, overrides: list[str
     data = load_data(base.data)
     problem = batchable(cfgs, data) if len(cfgs) > 1 else "one seed"
     if problem is None:
-        _info(ns.quiet, f"{len(cfgs)} seeds as one batched population")
+        _info(ns.quiet, f"{len(cfgs)} runs as one batched population")
         outcomes = [(o.run_dir, o.status, o.error) for o in train_population(
             cfgs, outs, data=data, runs_root=ns.runs_root, on_start=announce
         )]
     else:
-        _info(ns.quiet, f"training the seeds one after another ({problem})")
+        _info(ns.quiet, f"training the runs one after another ({problem})")
         outcomes = []
         for cfg, out in zip(cfgs, outs, strict=True):
             run_dir, status = train(cfg, out, data=data, runs_root=ns.runs_root, on_start=announce)
@@ -323,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SEEDS",
         help="train these seeds (e.g. 0-7 or 0,1,5), one run folder each (--out: OUT/seed-N), as one batched "
         "population where the config allows, else one after another",
+    )
+    p.add_argument(
+        "--sweep",
+        metavar="KEY=V1,V2",
+        help="one run per value of KEY (and per seed), e.g. train.d_optimizer.lr=1e-3,1e-4 (--out: "
+        "OUT/KEY=V/seed-N); learning rates and G's weight average train as one population",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or chatter (CI logs)")
     p.set_defaults(func=cmd_train)

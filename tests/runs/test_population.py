@@ -59,7 +59,7 @@ def test_members_resumed_together_continue_as_one_population(tmp_path):
 def test_the_cli_trains_seeds_as_a_population_or_one_after_another(tmp_path):
     done = cli("train", *BATCHABLE, "--seeds", "0-1", "--out", tmp_path / "pop")
     assert done.returncode == 0, done.stderr
-    assert "2 seeds as one batched population" in done.stderr
+    assert "2 runs as one batched population" in done.stderr
     assert done.stdout.split() == [str(tmp_path / "pop" / "seed-0"), str(tmp_path / "pop" / "seed-1")]
     assert load_run_config(tmp_path / "pop" / "seed-1").name.endswith("-seed1")
     # tiny's maxout D keeps dropout: its masks cannot be drawn inside a batched update.
@@ -83,6 +83,47 @@ def test_bad_seeds_are_one_line(seeds, why, tmp_path):
 def test_seed_lists():
     assert seed_list("0-3,8,2") == [0, 1, 2, 3, 8]
     assert seed_list(" 5 ") == [5]
+
+
+def test_a_sweep_of_learning_rates_trains_as_one_population_each_run_its_own_rate(tmp_path):
+    key = "train.d_optimizer.lr"
+    done = cli("train", *BATCHABLE, "--seeds", "0-1", "--sweep", f"{key}=0.1,0.02", "--out", tmp_path / "sw")
+    assert done.returncode == 0, done.stderr
+    assert "4 runs as one batched population" in done.stderr
+    runs = [tmp_path / "sw" / f"{key}={v}" / f"seed-{s}" for v in ("0.1", "0.02") for s in (0, 1)]
+    assert done.stdout.split() == [str(r) for r in runs]
+    assert [(load_run_config(r).train.d_optimizer.lr, load_run_config(r).seed) for r in runs] == [
+        (0.1, 0),
+        (0.1, 1),
+        (0.02, 0),
+        (0.02, 1),
+    ]
+    # The member at 0.02 is the run alone at 0.02 (SGD: rounding only), not the one at 0.1.
+    solo = tmp_path / "solo"
+    assert cli("train", *BATCHABLE, "seed=1", f"{key}=0.02", "--out", solo).returncode == 0
+    member, _ = final_weights(runs[3])
+    alone, _ = final_weights(solo)
+    assert max(float((member[k] - alone[k]).abs().max()) for k in alone) < 1e-5
+    other, _ = final_weights(runs[1])
+    assert max(float((other[k] - alone[k]).abs().max()) for k in alone) > 1e-4
+    # A key a population cannot hold per member: one run after another, saying why.
+    apart = cli("train", *BATCHABLE, "--sweep", "train.g_optimizer.momentum=0.1,0.2", "--out", tmp_path / "apart")
+    assert apart.returncode == 0, apart.stderr
+    assert "one after another" in apart.stderr and "train.g_optimizer.momentum" in apart.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (["--sweep", "train.d_optimizer.lr="], "is not KEY=V1,V2"),
+        (["--sweep", "seed=1,2"], "seeds go in --seeds"),
+        (["--sweep", "train.d_optimizer.lr=1,2", "train.d_optimizer.lr=3"], "with --sweep only"),
+    ],
+)
+def test_bad_sweeps_are_one_line(args, why, tmp_path):
+    result = cli("train", *BATCHABLE, *args, "--out", tmp_path / "x")
+    assert result.returncode == 2 and why in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_seed_override_beside_seeds_is_refused(tmp_path):

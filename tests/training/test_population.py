@@ -69,6 +69,47 @@ def test_k_discriminator_steps_and_the_weight_average():
         assert gap(list(a.parts.G_ema.parameters()), list(b.parts.G_ema.parameters())) < 1e-6
 
 
+# Per member: each player's learning rate (one member's decays, with a floor) and G's weight average.
+HYPER = [
+    ["train.g_optimizer.lr={g}", "train.d_optimizer.lr={d}", "train.ema_decay=0.9"],
+    ["train.g_optimizer.lr={g2}", "train.d_optimizer.lr={d}", "train.ema_decay=0.5", "train.ema_start=2"],
+    ["train.g_optimizer.lr={g}", "train.d_optimizer.lr={d2}", "train.d_optimizer.lr_decay=1.5", "train.d_optimizer.lr_min=1e-4"],
+]
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "rates", "tolerance"),
+    [
+        # ClassicalSGD: its velocity holds lr x gradient, so the gradients are scaled (exact velocity per member).
+        (SGD, {"g": 0.1, "g2": 0.02, "d": 0.1, "d2": 0.3}, 1e-6),
+        (ADAM, {"g": 1e-3, "g2": 2e-4, "d": 1e-3, "d2": 3e-3}, 1e-4),
+    ],
+)
+def test_members_with_their_own_learning_rates_and_weight_averages_equal_their_runs_alone(optimizer, rates, tolerance):
+    configs = [[*optimizer, "train.update=alternating", *(o.format(**rates) for o in hyper)] for hyper in HYPER]
+    alone = [Trainer.from_config(tiny_config(*NO_DROPOUT, *c, f"seed={i}")) for i, c in enumerate(configs)]
+    together = [Trainer.from_config(tiny_config(*NO_DROPOUT, *c, f"seed={i}")) for i, c in enumerate(configs)]
+    for t in alone:
+        for _ in range(5):
+            t.train_step()
+    population = Population(together)
+    for _ in range(5):
+        population.train_step()
+    for a, b in zip(alone, together, strict=True):
+        assert gap(weights(a), weights(b)) < tolerance
+        assert (a.parts.G_ema is None) == (b.parts.G_ema is None)  # the third member averages nothing
+        if a.parts.G_ema is not None:
+            assert gap(list(a.parts.G_ema.parameters()), list(b.parts.G_ema.parameters())) < tolerance
+        assert b.d_opt.param_groups[0]["lr"] == a.d_opt.param_groups[0]["lr"]
+        # The member's own optimiser state (a view of its slice) is what it has alone: its checkpoint resumes it.
+        for pa, pb in zip(a.d_opt.param_groups[0]["params"], b.d_opt.param_groups[0]["params"], strict=True):
+            for key, value in a.d_opt.state[pa].items():
+                if torch.is_tensor(value) and value.dim() > 0:
+                    assert float((value - b.d_opt.state[pb][key]).abs().max()) < tolerance, key
+    # Had the population used one rate for all, the third member's D would be elsewhere.
+    assert gap(weights(together[2]), weights(Trainer.from_config(tiny_config(*NO_DROPOUT, *configs[0], "seed=2")))) > 1e-3
+
+
 def test_a_members_checkpoint_is_its_own_state_and_continues_alone():
     together = members(*ADAM)
     population = Population(together)
@@ -120,7 +161,7 @@ def test_members_gradients_are_their_slices():
 @pytest.mark.parametrize(
     ("overrides", "why"),
     [
-        (["seed=1", "train.g_optimizer.lr=0.5"], "train.g_optimizer.lr"),
+        (["seed=1", "train.g_optimizer.momentum=0.7"], "train.g_optimizer.momentum"),
         (["penalties.gradient_penalty.weight=1"], "penalties (gradient_penalty)"),
         (["transforms.instance_noise.std=0.1"], "input transforms (instance_noise)"),
         (["train.update=unrolled"], "train.update=unrolled is not batched"),

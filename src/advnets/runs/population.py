@@ -123,6 +123,18 @@ def _fit(
     return outcomes
 
 
+def sweep_values(text: str) -> tuple[str, list[str]]:
+    """`--sweep` KEY=V1,V2,...: the dotted key and its values, each once, in order."""
+    key, sep, rest = text.partition("=")
+    values = list(dict.fromkeys(v.strip() for v in rest.split(","))) if sep else []
+    if not key.strip() or not values or any(not v for v in values) or "seed" == key.strip():
+        raise UserError(
+            f"--sweep {text!r} is not KEY=V1,V2,...; write e.g. --sweep train.d_optimizer.lr=1e-3,1e-4 (seeds go in "
+            "--seeds)"
+        )
+    return key.strip(), values
+
+
 def seed_list(text: str) -> list[int]:
     """`--seeds` values: "0-7", "0,1,5" or a mix ("0-3,8"), each seed once, in order."""
     seeds: list[int] = []

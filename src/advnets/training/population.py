@@ -1,4 +1,5 @@
-"""Populations: several runs of one configuration (different seeds) trained as one batched computation.
+"""Populations: several runs of one configuration (different seeds, learning rates or weight averages) trained as
+one batched computation.
 
 Small nets (the toy labs) spend most of an update in per-operation overhead, not arithmetic; stepping N runs as
 one computation pays that overhead once for all N. Each member is a complete `Trainer` (its own data order,
@@ -10,6 +11,8 @@ generator, counters, hooks, run folder and checkpoints); the population only rep
   samples and checkpoints always see its current weights, with no copy.
 - One optimiser of the members' class and settings steps the stacked tensors. SGD, Adam and RMSprop are
   elementwise, so this is each member's optimiser; the members' optimiser states are views of its state too.
+  Members may have their own learning rates (and schedules): the optimiser steps at the highest and each member's
+  share is applied to its slice (`_StackedOptimizer._step_at`); G's weight average is each member's own.
 - The losses are vmapped, so each is [N], one per member; `steps.apply` backpropagates their sum, which gives
   every member its own gradient in its own slice (members share no parameter).
 - `next_batch` asks each member for its next batch from its own generator and data order, and stacks them, so a
@@ -44,12 +47,26 @@ from advnets.models.layers import Dropout
 from advnets.models.players import is_conditional
 from advnets.randomness import drawing_from
 from advnets.training.ema import update_ema
+from advnets.training.optim import ClassicalSGD
 from advnets.training.parts import Batch, Parts
 from advnets.training.steps import Stats
 from advnets.training.trainer import Trainer
 
-# Config keys that may differ between members: the seed and what only names, logs or scores a run.
-MEMBER_KEYS = ("seed", "name")
+# Config keys that may differ between members: the seed, what only names, logs or scores a run, and the
+# hyper-parameters that leave every tensor's shape alone and act per member: each player's learning rate (its
+# schedule included) and G's weight average.
+MEMBER_KEYS = (
+    "seed",
+    "name",
+    "train.g_optimizer.lr",
+    "train.d_optimizer.lr",
+    "train.g_optimizer.lr_decay",
+    "train.d_optimizer.lr_decay",
+    "train.g_optimizer.lr_min",
+    "train.d_optimizer.lr_min",
+    "train.ema_decay",
+    "train.ema_start",
+)
 MEMBER_PREFIXES = ("log.", "eval.")
 RULES = ("alternating", "simultaneous")
 
@@ -64,7 +81,11 @@ def population_problem(cfgs: Sequence[RunConfig]) -> str | None:
         other = _shared(cfg)
         differs = sorted(k for k in set(first) | set(other) if first.get(k) != other.get(k))
         if differs:
-            return f"members must differ only in seed, name, log.* and eval.*; these differ: {', '.join(differs)}"
+            return (
+                "members may differ only in seed, name, log.*, eval.*, their learning rates (train.g_optimizer / "
+                "d_optimizer .lr, .lr_decay, .lr_min) and weight average (train.ema_decay, ema_start); these differ: "
+                f"{', '.join(differs)}"
+            )
     cfg = cfgs[0]
     if cfg.train.update not in RULES:
         return f"train.update={cfg.train.update} is not batched (populations run {' and '.join(RULES)})"
@@ -269,14 +290,40 @@ class _StackedOptimizer:
         self.opt.zero_grad(set_to_none=False)
 
     def step(self) -> None:
-        # The schedule set each member's lr (and momentum) for this update: the same for all (one config).
-        for key in ("lr", "momentum"):
-            if key in self.opts[0].param_groups[0]:
-                value = self.opts[0].param_groups[0][key]
-                for group in self.opt.param_groups:
-                    group[key] = value
-        self.opt.step()
+        # Each member's schedule set its lr (and momentum: the same for all, one config) for this update.
+        lrs = [opt.param_groups[0]["lr"] for opt in self.opts]
+        top = max(lrs)
+        for group in self.opt.param_groups:
+            group["lr"] = top
+            if "momentum" in group:
+                group["momentum"] = self.opts[0].param_groups[0]["momentum"]
+        if top == 0 or all(lr == top for lr in lrs):
+            self.opt.step()
+        else:
+            self._step_at(torch.tensor([lr / top for lr in lrs], dtype=torch.float64))
         self.bind()
+
+    def _step_at(self, shares: torch.Tensor) -> None:
+        """The step with member i's learning rate at shares[i] × the stacked optimiser's. Every optimiser here moves a
+        weight by lr × (something its state and gradient give), so member i's move is shares[i] × the move at the
+        top rate: Adam, RMSprop and torch's SGD keep states that do not depend on lr, and their moves are scaled
+        after the step. ClassicalSGD's velocity holds lr × gradients (v ← μv − lr g), so its gradients are scaled
+        before the step instead, which keeps each member's velocity its own (and its checkpoint exact)."""
+        per = [shares.to(p).view(-1, *[1] * (p.dim() - 1)) for p in self.params]
+        if isinstance(self.opt, ClassicalSGD):
+            grads = [(p.grad, p.grad.clone()) for p in self.params if p.grad is not None]
+            for p, share in zip(self.params, per, strict=True):
+                if p.grad is not None:
+                    p.grad.mul_(share)
+            self.opt.step()
+            for grad, kept in grads:  # the members' gradients as computed (their monitors read them)
+                grad.copy_(kept)
+            return
+        before = [p.detach().clone() for p in self.params]
+        self.opt.step()
+        with torch.no_grad():
+            for p, old, share in zip(self.params, before, per, strict=True):
+                p.copy_(torch.where(share == 1, p, old + (p - old) * share))
 
 
 class Population:
