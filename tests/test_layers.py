@@ -8,7 +8,9 @@ import advnets
 
 PACKAGE = Path(advnets.__file__).parent
 
-APPLICATION = {"cli", "__main__", "reproduce", "studies", "toy_studies", "image_studies", "evaluate", "runs"}
+APPLICATION = {
+    "cli", "__main__", "reproduce", "studies", "study_time", "toy_studies", "image_studies", "evaluate", "runs"
+}
 LOOP = {"training"}
 AXES = {"losses", "penalties", "transforms", "objectives", "models", "data", "metrics"}
 REPORTING = {"reporting"}  # figures: used by the run folders and the data sets, uses neither the loop nor runs

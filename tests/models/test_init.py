@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from advnets.config import build_config
 from advnets.errors import UserError
-from advnets.models.init import output_bias_from_marginals_, uniform_init_
+from advnets.models.init import orthogonal_init_, output_bias_from_marginals_, uniform_init_
 from advnets.models.layers import Maxout
 from tests.models.helpers import PAPER_G, discriminator, generator, model_config
 
@@ -132,3 +133,39 @@ def test_paper_initialisation_is_off_unless_a_preset_asks_for_it():
     torch.manual_seed(0)
     G = generator(model)  # no data mean needed
     assert G.output_layer.bias.abs().max() > 0  # PyTorch's default bias, not zeros or marginals
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(128, 256), (256, 128), (1, 128)])
+def test_orthogonal_init_gives_orthogonal_weights_times_the_gain_and_zero_bias(rows, cols):
+    layer = nn.Linear(cols, rows)
+    orthogonal_init_(layer, 1.4)
+    w = layer.weight.detach().double()
+    gram = w @ w.T if rows <= cols else w.T @ w  # the shorter side's rows are orthonormal × 1.4
+    assert torch.allclose(gram, 1.96 * torch.eye(min(rows, cols), dtype=torch.float64), atol=1e-5)
+    assert torch.equal(layer.bias, torch.zeros(rows))
+    with pytest.raises(ValueError, match="gain must be > 0"):
+        orthogonal_init_(layer, 0.0)
+
+
+def test_orthogonal_init_is_the_same_on_any_number_of_threads():
+    threads = torch.get_num_threads()
+    weights = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            torch.manual_seed(0)
+            layer = nn.Linear(256, 128)
+            orthogonal_init_(layer, 1.4)
+            weights.append(layer.weight.detach().clone())
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(weights[0], weights[1])
+
+
+def test_the_mlp_families_take_an_orthogonal_init_and_refuse_two_inits():
+    cfg = build_config(overrides=["model.discriminator.arch=mlp", "model.discriminator.orthogonal_gain=1.4"])
+    assert cfg.model.discriminator.orthogonal_gain == 1.4
+    with pytest.raises(UserError, match="two inits of the same weights"):
+        build_config(overrides=["model.generator.orthogonal_gain=1.4", "model.generator.init_range=0.05"])
+    with pytest.raises(UserError, match="orthogonal_gain"):
+        build_config(overrides=["model.generator.orthogonal_gain=-1"])

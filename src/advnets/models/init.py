@@ -53,9 +53,26 @@ def orthogonal_init_(module: nn.Module, gain: float) -> None:
         raise ValueError(f"orthogonal init gain must be > 0, got {gain}")
     for layer in module.modules():
         if isinstance(layer, _WEIGHTED):
-            nn.init.orthogonal_(weight_of(layer), gain=gain)
+            _orthogonal_(weight_of(layer), gain)
             if layer.bias is not None:
                 layer.bias.zero_()
+
+
+def _orthogonal_(weight: torch.Tensor, gain: float) -> None:
+    """torch.nn.init.orthogonal_'s draw (a float32 normal matrix from the global RNG) and construction (Q of its QR,
+    columns signed by R's diagonal), with the QR in float64: LAPACK's float32 QR rounds differently with the
+    number of threads (2.6e-6 relative in a D's weight sum here), the float64 one below float32's resolution, so a
+    seed gives the same weights on any thread count."""
+    rows = weight.shape[0]
+    cols = weight.numel() // rows
+    flat = weight.new_empty(rows, cols).normal_(0, 1).double()
+    if rows < cols:
+        flat = flat.T
+    q, r = torch.linalg.qr(flat)
+    q = q * torch.sign(torch.diagonal(r))
+    if rows < cols:
+        q = q.T
+    weight.copy_((q * gain).view_as(weight))
 
 
 @torch.no_grad()
