@@ -79,8 +79,8 @@ def time_table(rows: list[tuple[str, str, list[tuple[int, float]]]], out: Path) 
     )
     return (
         "## Time\n\nTraining wall time of the runs in the table (each run's metrics intervals summed: evaluations and "
-        "pictures included, start-up and pauses not; runs shared a 2-core CPU with others, so times vary with the "
-        f"load), beside the time their matrix products and convolutions alone take on this machine: {source}.\n\n"
+        "pictures included, start-up and pauses not; they vary with what else the machine ran), beside the time "
+        f"their matrix products and convolutions alone take on this machine: {source}.\n\n"
         + "\n".join(lines)
         + "\n"
     )

@@ -203,5 +203,5 @@ STUDIES["toy-1d"] = Study(
         "source's single runs are quoted for comparison (docs/paper.md §6); the goal is SGD's collapse reproduced "
         "and the best recipe within 0.05 of the mean and 5% of the variance."
     ),
-    seeds=5,  # each row's seeds train as one population (docs/populations.md): 5 cost about what 3 did alone
+    seeds=5,  # a row's new seeds train as one population (docs/populations.md)
 )
