@@ -99,7 +99,7 @@ GENERATORS: Registry[ModelFamily] = Registry("model.generator.arch")
 DISCRIMINATORS: Registry[ModelFamily] = Registry("model.discriminator.arch")
 
 
-def _uniform_init(module: nn.Module, options: Any, spec: ModelSpec) -> None:
+def _init_weights(module: nn.Module, options: Any, spec: ModelSpec) -> None:
     """The family's `init_range` (pylearn2's irange) or, for the mlp families, `orthogonal_gain`."""
     if options.init_range is not None:
         uniform_init_(module, options.init_range)
@@ -122,7 +122,7 @@ def _build_mlp_generator(options: MLPGeneratorOptions, spec: ModelSpec) -> nn.Mo
 
 
 def _init_mlp_generator(G: nn.Module, options: MLPGeneratorOptions, spec: ModelSpec) -> None:
-    _uniform_init(G, options, spec)
+    _init_weights(G, options, spec)
     if options.bias_from_marginals:
         if spec.data_mean is None:
             raise ValueError("model.generator.bias_from_marginals needs the data's mean (ModelSpec.data_mean)")
@@ -178,7 +178,7 @@ GENERATORS.register("cifar-paper-dense", options=PaperDenseGeneratorOptions)(
     ModelFamily(_build_paper_dense_generator, _init_paper_dense_generator)
 )
 GENERATORS.register("cifar-paper-deconv", options=PaperDeconvGeneratorOptions)(
-    ModelFamily(_build_paper_deconv_generator, _uniform_init)
+    ModelFamily(_build_paper_deconv_generator, _init_weights)
 )
 
 
@@ -235,10 +235,10 @@ def _mlp_body(o: Any, shape: tuple[int, ...], input_keep: float) -> nn.Module:
 
 
 DISCRIMINATORS.register("maxout", options=MaxoutDiscriminatorOptions)(
-    ModelFamily(lambda o, spec: _normalised(_maxout_body(o, spec.shape, o.input_keep), o), _uniform_init)
+    ModelFamily(lambda o, spec: _normalised(_maxout_body(o, spec.shape, o.input_keep), o), _init_weights)
 )
 DISCRIMINATORS.register("mlp", options=MLPDiscriminatorOptions)(
-    ModelFamily(lambda o, spec: _normalised(_mlp_body(o, spec.shape, o.input_keep), o), _uniform_init)
+    ModelFamily(lambda o, spec: _normalised(_mlp_body(o, spec.shape, o.input_keep), o), _init_weights)
 )
 
 DISCRIMINATORS.register("set", options=SetDiscriminatorOptions)(
@@ -246,7 +246,7 @@ DISCRIMINATORS.register("set", options=SetDiscriminatorOptions)(
         lambda o, spec: _normalised(
             SetDiscriminator(spec.shape, o.set_size, o.hidden, activation=o.activation, sort=o.sort), o
         ),
-        _uniform_init,
+        _init_weights,
     )
 )
 
@@ -258,7 +258,7 @@ DISCRIMINATORS.register("dcgan", options=DCGANDiscriminatorOptions)(
 
 # The paper's CIFAR-10 discriminators (models/cifar_paper.py); cifar-paper-maxout is the maxout D, other defaults.
 DISCRIMINATORS.register("cifar-paper-maxout", options=PaperMaxoutDiscriminatorOptions)(
-    ModelFamily(lambda o, spec: _normalised(_maxout_body(o, spec.shape, o.input_keep), o), _uniform_init)
+    ModelFamily(lambda o, spec: _normalised(_maxout_body(o, spec.shape, o.input_keep), o), _init_weights)
 )
 DISCRIMINATORS.register("cifar-paper-convmaxout", options=PaperConvMaxoutDiscriminatorOptions)(
     ModelFamily(
@@ -278,7 +278,7 @@ DISCRIMINATORS.register("cifar-paper-convmaxout", options=PaperConvMaxoutDiscrim
             ),
             o,
         ),
-        _uniform_init,
+        _init_weights,
     )
 )
 
@@ -316,7 +316,7 @@ def _init_projection(D: nn.Module, init: Callable[[torch.Tensor], Any] | None) -
 
 
 def _init_cond_flat(D: nn.Module, o: Any, spec: ModelSpec) -> None:
-    _uniform_init(D, o, spec)
+    _init_weights(D, o, spec)
     r = o.init_range
     _init_projection(D, None if r is None else lambda weight: weight.uniform_(-r, r))
 
