@@ -2,6 +2,7 @@
 
     python benchmarks/population.py                            # toy-1d, ring-8, grid-25; a markdown table
     python benchmarks/population.py --cases toy-1d --sizes 8,64 --out benchmarks/RESULTS.md
+    python benchmarks/population.py --cases digits,mnist-paper --sizes 2,4 --steps 5   # nets with dropout
 
 A population trains N seeds of one config as one batched computation (advnets.training.population). Rows per case:
 - one run: the advnets Trainer's hot loop for one seed (what each process of `--jobs` or a loop over seeds runs);
@@ -27,7 +28,8 @@ from advnets.data import load_data
 from advnets.training.population import Population
 from advnets.training.trainer import Trainer
 
-CASES = ("toy-1d", "ring-8", "grid-25")
+CASES = ("toy-1d", "ring-8", "grid-25", "digits", "mnist-paper")  # the last two: maxout D with dropout
+DEFAULT_CASES = CASES[:3]
 
 
 def stepper(step: Callable[[], object]) -> Callable[[int], None]:
@@ -66,7 +68,7 @@ def measure(case: str, sizes: list[int], steps: int, repeats: int) -> list[tuple
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of: {', '.join(CASES)}")
+    parser.add_argument("--cases", default=",".join(DEFAULT_CASES), help=f"comma-separated, of: {', '.join(CASES)}")
     parser.add_argument("--sizes", default="4,16,64", help="population sizes (comma-separated)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)

@@ -15,10 +15,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import NamedTuple
 
 import torch
 
 _GENERATOR: ContextVar[torch.Generator | None] = ContextVar("advnets_generator", default=None)
+
+
+class MaskSpec(NamedTuple):
+    """What one dropout call draws: its input's shape, strides and dtype, and the drop probability."""
+
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    dtype: torch.dtype
+    p: float
+
+
+# A population (advnets.training.population) draws each member's dropout masks from the member's own generator
+# before its batched forward pass, where no draw may happen: first it records what the pass would draw
+# (`recording_masks`, on a shape-only copy of the net), then hands the drawn masks in (`given_masks`).
+_RECORDING: ContextVar[list[MaskSpec] | None] = ContextVar("advnets_recording_masks", default=None)
+_GIVEN: ContextVar[list[torch.Tensor] | None] = ContextVar("advnets_given_masks", default=None)
 
 
 @contextmanager
@@ -51,7 +68,44 @@ def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
 
     The same arithmetic as PyTorch's CPU dropout (a Bernoulli(1 − p) mask divided by 1 − p, times x), so with the
     same generator state it gives the same numbers and the same gradient as `nn.functional.dropout`."""
+    given = _GIVEN.get()
+    if given is not None:
+        return x * given.pop(0)
+    recording = _RECORDING.get()
+    if recording is not None:
+        recording.append(MaskSpec(tuple(x.shape), tuple(x.stride()), x.dtype, p))
+        return x
     keep = 1 - p
     mask = torch.empty_like(x).bernoulli_(keep, generator=current_generator())
     mask.div_(keep)
     return x * mask
+
+
+def draw_mask(spec: MaskSpec, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
+    """The mask `dropout` would draw for an input `spec` describes, from `generator`: the same numbers, since a
+    tensor of the same shape and strides is filled in the same order."""
+    keep = 1 - spec.p
+    mask = torch.empty_strided(spec.shape, spec.stride, dtype=spec.dtype, device=device)
+    return mask.bernoulli_(keep, generator=generator).div_(keep)
+
+
+@contextmanager
+def recording_masks() -> Iterator[list[MaskSpec]]:
+    """Inside the block, dropout draws nothing and returns its input; the list gets each call's MaskSpec."""
+    specs: list[MaskSpec] = []
+    token = _RECORDING.set(specs)
+    try:
+        yield specs
+    finally:
+        _RECORDING.reset(token)
+
+
+@contextmanager
+def given_masks(masks: list[torch.Tensor]) -> Iterator[None]:
+    """Inside the block, each dropout call multiplies by the next of `masks` (drawn by `draw_mask`) instead of
+    drawing one."""
+    token = _GIVEN.set(list(masks))
+    try:
+        yield
+    finally:
+        _GIVEN.reset(token)

@@ -178,9 +178,38 @@ def test_what_cannot_be_batched_is_refused_with_the_reason(overrides, why):
     assert population_problem([r.cfg for r in runs]) is None or why in str(population_problem([r.cfg for r in runs]))
 
 
-def test_dropout_is_refused_when_the_population_is_built():
-    runs = [Trainer.from_config(tiny_config(f"seed={seed}")) for seed in (0, 1)]  # tiny's maxout D has dropout
-    with pytest.raises(ValueError, match="D has dropout"):
+@pytest.mark.parametrize("rule", ["alternating", "simultaneous"])
+def test_members_with_dropout_draw_their_own_masks_as_their_runs_alone(rule):
+    # tiny's maxout D keeps 0.8 of its input and 0.5 of each hidden layer (the paper's D). Each member's masks are
+    # drawn from its own generator before the batched pass, in its run's order; a mask drawn from another
+    # generator, or in another order, changes D's output at once (checked: the members' generators swapped fail).
+    overrides = [f"train.update={rule}", *SGD]
+    alone = [Trainer.from_config(tiny_config(*overrides, f"seed={seed}")) for seed in SEEDS]
+    solo_losses = [[{k: float(v) for k, v in t.train_step().items()} for _ in range(4)] for t in alone]
+    together = [Trainer.from_config(tiny_config(*overrides, f"seed={seed}")) for seed in SEEDS]
+    population = Population(together)
+    pop_losses = [[{k: float(v) for k, v in s.items()} for s in population.train_step()] for _ in range(4)]
+    for i, (a, b) in enumerate(zip(alone, together, strict=True)):
+        assert gap(weights(a), weights(b)) < 1e-6
+        assert torch.equal(a.generator.get_state(), b.generator.get_state())  # the same draws, no more, no fewer
+        for step in range(4):
+            assert solo_losses[i][step] == pytest.approx(pop_losses[step][i], rel=1e-4, abs=1e-5)
+    # Dropout acted: the members' D outputs in training mode differ from eval mode's.
+    D = population.parts.D
+    x = torch.stack([t.next_batch().real for t in together])
+    with torch.no_grad():
+        train_out = D(x)
+        D.eval()
+        eval_out = D(x)
+        D.train()
+    assert not torch.allclose(train_out, eval_out)
+
+
+def test_a_net_with_torchs_own_dropout_is_refused():
+    runs = members(*SGD, seeds=(0, 1))
+    for run in runs:
+        run.D.extra = torch.nn.Dropout(0.5)
+    with pytest.raises(ValueError, match="torch.nn.Dropout"):
         Population(runs)
 
 

@@ -6,7 +6,15 @@ import copy
 
 import torch
 
-from advnets.randomness import current_generator, drawing_from, dropout
+from advnets.randomness import (
+    MaskSpec,
+    current_generator,
+    draw_mask,
+    drawing_from,
+    dropout,
+    given_masks,
+    recording_masks,
+)
 from advnets.training.trainer import Trainer
 from tests.conftest import tiny_config
 
@@ -74,3 +82,21 @@ def test_dropout_draws_from_the_current_generator_like_torch_dropout():
     (g_want,) = torch.autograd.grad(want.sum(), x)
     (g_got,) = torch.autograd.grad(got.sum(), x)
     assert torch.equal(g_got, g_want)
+
+
+def test_a_recorded_dropout_call_is_redrawn_exactly_and_given_back():
+    # A population records what each dropout call would draw, draws it per member, and hands the masks back: the
+    # same numbers as the call drawing for itself, also for an input that is not contiguous (a transposed one).
+    x = torch.randn(30, 50).t()
+    with drawing_from(torch.Generator().manual_seed(5)):
+        want = dropout(x, 0.3)
+    with recording_masks() as specs:
+        assert dropout(x, 0.3) is x  # records, draws nothing
+        dropout(x[:10], 0.5)
+    assert specs == [MaskSpec((50, 30), x.stride(), torch.float32, 0.3), MaskSpec((10, 30), x.stride(), torch.float32, 0.5)]
+    gen = torch.Generator().manual_seed(5)
+    mask = draw_mask(specs[0], x.device, gen)
+    assert torch.equal(x * mask, want)
+    with given_masks([mask, mask[:10]]):
+        assert torch.equal(dropout(x, 0.3), want)
+        assert torch.equal(dropout(x[:10], 0.5), want[:10])

@@ -33,11 +33,26 @@ class Outcome:
     error: str | None = None  # why a failed member stopped (its divergence message)
 
 
+# On a CPU a population pays only for small nets: their updates are mostly per-operation overhead, which it pays
+# once for all members; larger nets keep the matrix units busy already, and batched products (bmm) run slower than
+# one run's (mm). Measured here (benchmarks/RESULTS.md, "Populations"): ring-8's 0.9 M parameters 1.4x one run,
+# mnist-paper's 3.7 M 0.74x. On a GPU every allowed population is used.
+CPU_POPULATION_MAX_PARAMETERS = 2_000_000
+
+
 def batchable(cfgs: Sequence[RunConfig], data: DataSet | None = None) -> str | None:
-    """None when these configs train as one population, else why not (config and built nets both checked)."""
+    """None when these configs train as one population and it pays, else why not (config and built nets both
+    checked)."""
     problem = population_problem(cfgs)
     if problem is None:
-        problem = parts_problem(Trainer.from_config(cfgs[0], data=data).parts)
+        trainer = Trainer.from_config(cfgs[0], data=data)
+        problem = parts_problem(trainer.parts)
+        size = sum(p.numel() for net in (trainer.G, trainer.D) for p in net.parameters())
+        if problem is None and trainer.device.type == "cpu" and size > CPU_POPULATION_MAX_PARAMETERS:
+            problem = (
+                f"on a CPU, nets of {size / 1e6:.1f} M parameters train no faster as one population than one after "
+                f"another (above {CPU_POPULATION_MAX_PARAMETERS / 1e6:.0f} M; docs/populations.md)"
+            )
     if problem is None and current_world().size > 1:
         problem = "populations do not run under torchrun"
     return problem

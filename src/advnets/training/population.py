@@ -21,8 +21,9 @@ generator, counters, hooks, run folder and checkpoints); the population only rep
 The update rules and steps are the ones a single run uses (`training.updates`, `training.steps`), run on these parts.
 What a member computes equals its run alone up to float rounding: the batched products (bmm) may round in other
 places than one run's (mm), and the difference grows as training amplifies it (tests/training/test_population.py
-states the tolerance). What cannot be batched this way is refused with the reason (`population_problem`): random
-draws inside an update (dropout, instance noise, the gradient penalty's interpolation), penalties and G objectives
+states the tolerance). Dropout masks are drawn per member, from its own generator, before the batched pass
+(`StackedModule._masks`). What cannot be batched this way is refused with the reason (`population_problem`): other
+random draws inside an update (instance noise, the gradient penalty's interpolation), penalties and G objectives
 that differentiate D's input, the unrolled rule, conditional models, and the lower-lr remedy (it changes one
 member's learning rate).
 """
@@ -45,7 +46,7 @@ from advnets.config import RunConfig, to_dict
 from advnets.losses import Loss
 from advnets.models.layers import Dropout
 from advnets.models.players import is_conditional
-from advnets.randomness import drawing_from
+from advnets.randomness import MaskSpec, draw_mask, drawing_from, given_masks, recording_masks
 from advnets.training.ema import update_ema
 from advnets.training.optim import ClassicalSGD
 from advnets.training.parts import Batch, Parts
@@ -128,8 +129,10 @@ def module_problem(module: nn.Module, role: str) -> str | None:
         return f"{role} is conditional"
     if any(parametrize.is_parametrized(m) for m in module.modules()):
         return f"{role} has parametrised weights (spectral norm), whose state changes inside the forward pass"
-    if any(isinstance(m, (Dropout, nn.Dropout)) for m in module.modules()):
-        return f"{role} has dropout, whose masks would be drawn inside the batched update"
+    if any(isinstance(m, nn.Dropout) for m in module.modules()):
+        # advnets' Dropout draws from the run's generator, so its masks can be drawn per member before the batched
+        # pass; torch's would draw from the global RNG inside it.
+        return f"{role} has torch.nn.Dropout, whose masks come from the global RNG (use advnets.models.layers.Dropout)"
     return None
 
 
@@ -139,10 +142,17 @@ class StackedModule(nn.Module):
 
     base: nn.Module
 
-    def __init__(self, members: Sequence[nn.Module]) -> None:
+    def __init__(self, members: Sequence[nn.Module], generators: Sequence[torch.Generator | None] = ()) -> None:
         super().__init__()
         # The architecture to call; its own tensors are never used (functional_call swaps in each slice).
         object.__setattr__(self, "base", copy.deepcopy(members[0]))
+        # Dropout: each member's masks come from its own generator, drawn before the batched pass (`_masks`).
+        self.generators = list(generators)
+        self.has_dropout = any(isinstance(m, Dropout) for m in self.base.modules())
+        if self.has_dropout and len(self.generators) != len(members):
+            raise ValueError("a stacked module with dropout needs one generator per member")
+        self._mask_specs: dict[tuple[Any, ...], list[MaskSpec]] = {}
+        self._shape_only: nn.Module | None = None
         params, buffers = stack_module_state(list(members))  # detached copies, requires_grad as the members'
         self.names = list(params)
         self.buffer_names = list(buffers)
@@ -192,20 +202,43 @@ class StackedModule(nn.Module):
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         tensors = [getattr(self, f"p{i}") for i in range(len(self.names))]
         tensors += [getattr(self, f"b{i}") for i in range(len(self.buffer_names))]
-        return vmap(self._call, in_dims=(0, *[0 if torch.is_tensor(a) else None for a in args]))(tensors, *args)
+        masks = self._masks(args) if self.has_dropout and self.base.training else []
+        in_dims = (0, 0, *[0 if torch.is_tensor(a) else None for a in args])
+        return vmap(self._call, in_dims=in_dims)(tensors, masks, *args)
 
-    def _call(self, tensors: list[torch.Tensor], *args: torch.Tensor) -> torch.Tensor:
-        """The base module on one member's tensors: what functional_call does, without its per-call checks (tied
-        weights, strictness), which cost more than a toy net's arithmetic. The base's own tensors are put back."""
+    def _call(self, tensors: list[torch.Tensor], masks: list[torch.Tensor], *args: torch.Tensor) -> torch.Tensor:
+        """The base module on one member's tensors (and dropout masks): what functional_call does, without its
+        per-call checks (tied weights, strictness), which cost more than a toy net's arithmetic. The base's own
+        tensors are put back."""
         saved = []
         for (store, name), tensor in zip(self._slots, tensors, strict=True):
             saved.append(store[name])
             store[name] = tensor
         try:
-            return self.base(*args)
+            if not masks:
+                return self.base(*args)
+            with given_masks(masks):
+                return self.base(*args)
         finally:
             for (store, name), tensor in zip(self._slots, saved, strict=True):
                 store[name] = tensor
+
+    def _masks(self, args: Sequence[Any]) -> list[torch.Tensor]:
+        """Every dropout mask of one forward pass, [N, ...] each: member i's drawn from its own generator in the
+        order its run alone draws them (layer after layer), so a member's masks are its run's."""
+        key = tuple((tuple(a.shape[1:]), a.dtype) if torch.is_tensor(a) else a for a in args)
+        specs = self._mask_specs.get(key)
+        if specs is None:
+            # What the pass draws, from a shape-only copy of the net (no arithmetic, no running statistics moved).
+            if self._shape_only is None:
+                self._shape_only = copy.deepcopy(self.base).to("meta")
+            self._shape_only.train(self.base.training)
+            with recording_masks() as specs, torch.no_grad():
+                self._shape_only(*[torch.empty_like(a[0], device="meta") if torch.is_tensor(a) else a for a in args])
+            self._mask_specs[key] = specs
+        device = next(self.parameters()).device
+        drawn = [[draw_mask(spec, device, g) for spec in specs] for g in self.generators]
+        return [torch.stack(layer) for layer in zip(*drawn, strict=True)]
 
 
 class StackedLoss:
@@ -344,7 +377,8 @@ class Population:
 
     def _build(self) -> None:
         ms = self.members
-        G, D = StackedModule([m.G for m in ms]), StackedModule([m.D for m in ms])
+        generators = [m.generator for m in ms]
+        G, D = StackedModule([m.G for m in ms], generators), StackedModule([m.D for m in ms], generators)
         self.parts = Parts(
             G=G,
             D=D,
