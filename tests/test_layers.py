@@ -9,7 +9,7 @@ import advnets
 PACKAGE = Path(advnets.__file__).parent
 
 APPLICATION = {
-    "cli", "__main__", "reproduce", "studies", "study_time", "toy_studies", "image_studies", "evaluate", "runs"
+    "cli", "__main__", "reproduce", "studies", "study_time", "toy_studies", "image_studies", "mnist_studies", "evaluate", "runs"
 }
 LOOP = {"training"}
 AXES = {"losses", "penalties", "transforms", "objectives", "models", "data", "metrics"}

@@ -127,6 +127,52 @@ def test_the_table_holds_each_rows_final_evaluations_mean_and_std(tmp_path, tiny
     )
 
 
+def test_the_by_epoch_table_holds_each_rows_scores_at_each_epoch(tmp_path):
+    study = replace(
+        TINY_STUDY,
+        by_epoch=(1, 2, 3),
+        published=(Published("someone's GAN (a paper)", {"modes": "6.3"}, {1: "4.0", 3: "6.5"}),),
+    )
+    STUDIES["tiny-epochs"] = study
+    try:
+        configs = {(row.name, s): row_config(row, s, []) for row in study.rows for s in range(3)}
+        write_evals(
+            tmp_path / "plain" / "seed-0",
+            [record(1, 2, 0.1, 1.0), record(2, 6, 0.9, 0.5), record(2, 1, 0.0, 9.0, checkpoint="latest")],
+        )
+        write_evals(tmp_path / "plain" / "seed-1", [record(1, 3, 0.5, 0.2), record(2, 8, 0.95, 0.3)])
+        # seed 2 scored epoch 2 twice (resumed from an earlier checkpoint): its last score counts, once.
+        write_evals(tmp_path / "plain" / "seed-2", [record(2, 1, 0.1, 0.4), record(2, 7, 0.85, 0.4)])
+        write_evals(tmp_path / "ema" / "seed-1", [record(1, 8, 1.0, 0.0, name="modes100-ema")])
+        summarise_study("tiny-epochs", tmp_path, configs, 3, "advnets reproduce tiny-epochs")
+    finally:
+        del STUDIES["tiny-epochs"]
+    text = (tmp_path / "RESULTS.md").read_text()
+    part = text[text.index("## modes100 by epoch") :].splitlines()
+    table = [line for line in part if line.startswith("|")]
+    # By hand: plain epoch 1: 2, 3 -> 2.5 ± 0.7; epoch 2: 6, 8, 7 -> 7.0 ± 1.0; ema: seed 1's 8 at epoch 1 only.
+    assert table == [
+        "| recipe | 1 | 2 | 3 |",
+        "|---|---|---|---|",
+        "| plain GAN (`plain`) | 2.5 ± 0.7 | 7.0 ± 1.0 |  |",
+        "| EMA of G (`ema`) | 8.0 |  |  |",
+        "| someone's GAN (a paper) | 4.0 |  | 6.5 |",
+    ]
+
+
+def test_the_mnist_search_probes_keep_the_papers_nets_and_score_at_epoch_50():
+    # Issue 21: every probe changes the training of mnist-fast, never its nets, data, noise or loss's form; the
+    # table reads parzen10k-ema at epoch 50 of seed 0.
+    study = STUDIES["paper-mnist-search"]
+    fast = row_config(Row("fast", "", "mnist-fast"), 0, [])
+    assert study.seeds == 1 and len({r.name for r in study.rows}) == len(study.rows)
+    for row in study.rows:
+        cfg = row_config(row, 0, [])
+        assert cfg.model == fast.model and cfg.data == fast.data and cfg.loss == fast.loss
+        assert cfg.train.epochs == 50 and cfg.eval.every_epochs == 5 and "parzen" in cfg.eval.metrics
+        check_scored("paper-mnist-search", study, row, cfg)
+
+
 def test_a_seed_with_no_high_quality_sample_leaves_reverse_kl_undefined(tmp_path, tiny_study):
     configs = {(row.name, s): row_config(row, s, []) for row in TINY_STUDY.rows for s in range(2)}
     write_evals(tmp_path / "plain" / "seed-0", [record(2, 0, 0.0, math.nan)])

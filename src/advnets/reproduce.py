@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 import advnets.image_studies  # noqa: F401  (registers cgan-mnist, mnist-zeros, stacked-mnist, fid-mnist, fid-fashion)
+import advnets.mnist_studies  # noqa: F401  (registers paper-mnist-search)
 import advnets.toy_studies  # noqa: F401  (registers the studies ring-8, grid-25 and toy-1d)
 from advnets.config import RunConfig, load_config
 from advnets.data import DataSet, load_data

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +294,7 @@ class Column:
 class Published:
     label: str  # who, where: "PacGAN4 (Lin et al. 2018, Table 1)"
     values: dict[str, str]  # column key -> the number as published (text); a missing key prints "—"
+    by_epoch: dict[int, str] = field(default_factory=dict)  # epoch -> the first column's number (the by-epoch table)
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,7 @@ class Study:
     seeds: int = 3  # default --seeds
     notes: str = ""  # the paragraph under the heading: protocol, what the rows are
     floor: str | None = None  # fid/kid: a split whose real images are scored as G's samples would be (the floor row)
+    by_epoch: tuple[int, ...] = ()  # epochs of a second table: the first column at each, mean over the seeds scored
 
 
 STUDIES: dict[str, Study] = {}
@@ -430,6 +432,33 @@ def final_records(
     return done
 
 
+def epoch_table(study: Study, out: Path, configs: dict[tuple[str, int], RunConfig], seeds: int) -> str:
+    """The first column at each of `study.by_epoch`, per row: mean ± std over the seeds scored at that epoch (an
+    unfinished run fills the epochs it has reached), with the published rows' numbers where they give them."""
+    column = study.columns[0]
+    lines = [
+        f"## {protocol_of(study, configs[study.rows[0].name, 0])} by epoch\n",
+        "Each row's evaluations during training (mean ± std over its seeds scored at that epoch; one seed: its "
+        "score); empty where no seed reached the epoch.\n",
+        "| recipe | " + " | ".join(str(e) for e in study.by_epoch) + " |",
+        "|" + "---|" * (len(study.by_epoch) + 1),
+    ]
+    for row in study.rows:
+        at: dict[int, list[float]] = {}
+        for seed in range(row.seeds_of(seeds)):
+            cfg = configs[row.name, seed]
+            records = read_evals(out / row.name / f"seed-{seed}", protocol_of(study, cfg), training_only=True)
+            # An epoch scored twice (a resume from an earlier checkpoint) counts once: its last score.
+            for epoch, value in {int(r["epoch"]): float(r[column.key]) for r in records}.items():
+                at.setdefault(epoch, []).append(value)
+        cells = [_cell(column, *_stats(at[e])) if e in at else "" for e in study.by_epoch]
+        lines.append(f"| {row.label} (`{row.name}`) | " + " | ".join(cells) + " |")
+    for ref in study.published:
+        if ref.by_epoch:
+            lines.append(f"| {ref.label} | " + " | ".join(ref.by_epoch.get(e, "") for e in study.by_epoch) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def is_final(record: dict[str, Any], cfg: RunConfig) -> bool:
     """A record of the run's end: its last epoch, or the step train.max_steps stops it at (which can be inside an
     epoch: mnist-zeros' 250 updates)."""
@@ -516,6 +545,8 @@ def summarise_study(
         f"`advnets reproduce {target} --seeds {seeds}` trains whatever is missing (unfinished runs resume, finished "
         f"ones are kept).\n\n{table}"
     )
+    if study.by_epoch:
+        text += "\n" + epoch_table(study, out, configs, seeds)
     times = time_table(timed, out)
     text += f"\n{times}" if times else ""
     write_text(out / RESULTS, text)
