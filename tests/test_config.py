@@ -82,6 +82,7 @@ def test_overrides_and_yaml_files(tmp_path):
         ("train.epochs=ten", "train.epochs"),
         ("train.batch_size=0", "train.batch_size=0"),
         ("train.d_optimizer.lr=-1", "train.d_optimizer.lr"),
+        ("train.g_optimizer.lr_decay_start=-5", r"train.g_optimizer.lr_decay_start=-5 is impossible; it must be a finite number >= 0"),
         ("train.update=sometimes", "train.update"),
         ("model.discriminator.input_keep=0", "input_keep"),
         ("train.d_steps=3", "alternating"),  # k D steps need the alternating update

@@ -44,7 +44,8 @@ class ModelConfig:
 class OptimizerConfig:
     name: str = "sgd"  # sgd (classical momentum, docs/paper.md §0) | adam | rmsprop
     lr: float = 0.1  # learning rate of the first update
-    lr_decay: float = 1.000004  # update t uses lr / lr_decay^(t-1) (1 = constant) ...
+    lr_decay: float = 1.000004  # update t uses lr / lr_decay^(t-1-lr_decay_start) (1 = constant) ...
+    lr_decay_start: int = 0  # ... held at lr for this many updates first (0: decaying from the first) ...
     lr_min: float = 1e-6  # ... floored here
     momentum: float = 0.5  # sgd: momentum in epoch 1 ...
     momentum_final: float = 0.7  # ... rising linearly to this ...
@@ -520,6 +521,7 @@ def _check_optimizer(prefix: str, opt: OptimizerConfig) -> None:
     check_choice(f"{prefix}.name", opt.name, ("sgd", "adam", "rmsprop"))
     check_positive(f"{prefix}.lr", opt.lr)
     check_positive(f"{prefix}.lr_min", opt.lr_min, allow_zero=True)
+    check_positive(f"{prefix}.lr_decay_start", opt.lr_decay_start, allow_zero=True)
     if opt.lr_decay < 1.0:
         raise UserError(
             f"{prefix}.lr_decay={opt.lr_decay} must be >= 1 (the lr is divided by it every update)"

@@ -49,3 +49,12 @@ def test_apply_schedule_sets_groups_and_builders():
     adam = build_optimizer(OptimizerConfig(name="adam", lr=2e-4, betas=[0.5, 0.9]), [p])
     assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["betas"] == (0.5, 0.9)
     assert isinstance(build_optimizer(OptimizerConfig(name="rmsprop", lr=5e-5), [p]), torch.optim.RMSprop)
+
+
+def test_the_decay_can_start_late_and_is_floored():
+    # By hand: lr 1.0, divided by 2 per update after the first 3 (updates 1-4 at 1.0), floored at 0.1.
+    cfg = OptimizerConfig(lr=1.0, lr_decay=2.0, lr_decay_start=3, lr_min=0.1)
+    assert [lr_at(cfg, t) for t in range(1, 10)] == [1.0, 1.0, 1.0, 1.0, 0.5, 0.25, 0.125, 0.1, 0.1]
+    # lr_decay_start=0 is the schedule from the first update (the paper's, and every pinned preset's).
+    paper = OptimizerConfig(lr=0.1, lr_decay=1.000004, lr_min=1e-6)
+    assert [lr_at(paper, t) for t in (1, 2, 1000)] == [0.1, 0.1 / 1.000004, 0.1 / 1.000004**999]

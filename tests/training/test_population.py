@@ -73,7 +73,7 @@ def test_k_discriminator_steps_and_the_weight_average():
 HYPER = [
     ["train.g_optimizer.lr={g}", "train.d_optimizer.lr={d}", "train.ema_decay=0.9"],
     ["train.g_optimizer.lr={g2}", "train.d_optimizer.lr={d}", "train.ema_decay=0.5", "train.ema_start=2"],
-    ["train.g_optimizer.lr={g}", "train.d_optimizer.lr={d2}", "train.d_optimizer.lr_decay=1.5", "train.d_optimizer.lr_min=1e-4"],
+    ["train.g_optimizer.lr={g}", "train.d_optimizer.lr={d2}", "train.d_optimizer.lr_decay=1.5", "train.d_optimizer.lr_decay_start=2", "train.d_optimizer.lr_min=1e-4"],
 ]
 
 

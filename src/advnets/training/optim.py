@@ -51,8 +51,9 @@ def build_optimizer(cfg: OptimizerConfig, params: Iterable[torch.nn.Parameter]) 
 
 
 def lr_at(cfg: OptimizerConfig, update: int) -> float:
-    """Learning rate of update `update` (1-indexed): lr / lr_decay^(update-1), floored at lr_min."""
-    return max(cfg.lr / cfg.lr_decay ** (update - 1), min(cfg.lr_min, cfg.lr))
+    """Learning rate of update `update` (1-indexed): lr for the first lr_decay_start + 1 updates, then
+    lr / lr_decay^(update-1-lr_decay_start), floored at lr_min (e.g. a decay over the second half of training)."""
+    return max(cfg.lr / cfg.lr_decay ** max(0, update - 1 - cfg.lr_decay_start), min(cfg.lr_min, cfg.lr))
 
 
 def momentum_at(cfg: OptimizerConfig, epoch: int) -> float:

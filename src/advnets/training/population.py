@@ -65,6 +65,8 @@ MEMBER_KEYS = (
     "train.d_optimizer.lr_decay",
     "train.g_optimizer.lr_min",
     "train.d_optimizer.lr_min",
+    "train.g_optimizer.lr_decay_start",
+    "train.d_optimizer.lr_decay_start",
     "train.ema_decay",
     "train.ema_start",
 )
@@ -84,7 +86,7 @@ def population_problem(cfgs: Sequence[RunConfig]) -> str | None:
         if differs:
             return (
                 "members may differ only in seed, name, log.*, eval.*, their learning rates (train.g_optimizer / "
-                "d_optimizer .lr, .lr_decay, .lr_min) and weight average (train.ema_decay, ema_start); these differ: "
+                "d_optimizer .lr, .lr_decay, .lr_decay_start, .lr_min) and weight average (train.ema_decay, ema_start); these differ: "
                 f"{', '.join(differs)}"
             )
     cfg = cfgs[0]
