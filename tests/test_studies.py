@@ -252,6 +252,29 @@ def test_a_rows_seeds_train_and_resume_as_one_population(tmp_path, tiny_study, m
         assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4]
 
 
+def test_rows_that_differ_only_per_member_train_as_one_population(tmp_path, tiny_study, monkeypatch):
+    # plain and ema differ only in G's weight average, which members may have of their own: both rows' seeds are
+    # one population of 4, and each member is its row's recipe (its config and its protocol).
+    from advnets import studies
+
+    sizes = []
+    real = studies.train_population
+
+    def spy(cfgs, outs, **kwargs):
+        sizes.append(sorted(str(o.relative_to(tmp_path)) for o in outs))
+        return real(cfgs, outs, **kwargs)
+
+    monkeypatch.setattr(studies, "train_population", spy)
+    table = reproduce("tiny", tmp_path, quiet=True)
+    assert sizes == [["ema/seed-0", "ema/seed-1", "plain/seed-0", "plain/seed-1"]]
+    for row in TINY_STUDY.rows:
+        for seed in (0, 1):
+            check_same_run(tmp_path / row.name / f"seed-{seed}", row_config(row, seed, []))
+    names = {json.loads(line)["name"] for line in (tmp_path / "ema" / "seed-1" / "eval.jsonl").read_text().splitlines()}
+    assert names == {"modes100-ema"}
+    assert "| plain GAN |" in table and "2 of 2" in table and "| EMA of G | — |" not in table
+
+
 def test_bad_study_arguments_are_one_clear_error(tmp_path, tiny_study):
     with pytest.raises(UserError, match=r"tiny has no row 'nope'; choose from: plain, ema"):
         reproduce("tiny", tmp_path, rows=["plain", "nope"])

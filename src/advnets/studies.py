@@ -42,6 +42,7 @@ from advnets.runs.population import batchable, resume_population, train_populati
 from advnets.runs.run_dir import RunDir, is_run_dir, load_run_config
 from advnets.runs.session import resume, train
 from advnets.study_time import run_time, time_table
+from advnets.training.population import population_key
 from advnets.training.trainer import RESUMABLE_CHANGES, RESUMABLE_PREFIXES, changed_keys
 from advnets.training.updates import UPDATES
 
@@ -77,39 +78,45 @@ def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
         raise KeyboardInterrupt
 
 
-def run_population(out: Path, cfgs: list[RunConfig], quiet: bool) -> set[int]:
-    """Train the seeds of one row that start from the same point (all new, or all resumable from checkpoints of
-    one step) as one population, when there are two or more and the config allows; returns the seeds trained."""
-    groups: dict[int, list[RunConfig]] = {}
-    for cfg in cfgs:
+def run_populations(tasks: list[tuple[Path, RunConfig]], quiet: bool) -> set[int]:
+    """Train the tasks (row folder, config) that can share a population as one: those that start from the same point
+    (all new, or resumable from checkpoints of one step) and whose configs differ only where members may (seed,
+    learning rates, weight average: `population_key`), also across rows, when two or more such runs exist and a
+    population pays (`batchable`); returns the indices of the tasks trained."""
+    groups: dict[tuple[int, str], list[int]] = {}
+    for i, (out, cfg) in enumerate(tasks):
         run_dir = out / f"seed-{cfg.seed}"
         if not run_dir.exists():
-            groups.setdefault(0, []).append(cfg)
+            step = 0
         elif is_run_dir(run_dir) and RunDir(run_dir).has_checkpoint():
             check_same_run(run_dir, cfg)
             state = load_checkpoint(RunDir(run_dir).latest_checkpoint())
             step = int(state["counters"]["step"])
-            if step and not is_finished(state["cursor"]["epoch"], step, cfg):
-                groups.setdefault(step, []).append(cfg)
+            if not step or is_finished(state["cursor"]["epoch"], step, cfg):
+                continue
+        else:
+            continue
+        groups.setdefault((step, population_key(cfg)), []).append(i)
     trained: set[int] = set()
-    for step, group in groups.items():
+    for (step, _), members in groups.items():
+        group = [tasks[i][1] for i in members]
         if len(group) < 2 or batchable(group) is not None:
             continue
-        shown = [replace(c, log=replace(c.log, progress=not quiet and i == 0)) for i, c in enumerate(group)]
+        run_dirs = [tasks[i][0] / f"seed-{tasks[i][1].seed}" for i in members]
         if step == 0:
-            out.mkdir(parents=True, exist_ok=True)
-            outcomes = train_population(shown, [out / f"seed-{c.seed}" for c in group])
+            shown = [replace(c, log=replace(c.log, progress=not quiet and i == 0)) for i, c in enumerate(group)]
+            for run_dir in run_dirs:
+                run_dir.parent.mkdir(parents=True, exist_ok=True)
+            outcomes = train_population(shown, run_dirs)
         else:
             progress = [f"log.progress={str(not quiet).lower()}"]
-            outcomes = resume_population(
-                [out / f"seed-{c.seed}" for c in group], [f"train.epochs={group[0].train.epochs}", *progress]
-            )
+            outcomes = resume_population(run_dirs, [f"train.epochs={group[0].train.epochs}", *progress])
         failed = [o for o in outcomes if o.error is not None]
         if failed:
             raise UserError(f"{failed[0].run_dir}: {failed[0].error}")
         if any(o.status != "completed" for o in outcomes):
             raise KeyboardInterrupt
-        trained |= {c.seed for c in group}
+        trained |= set(members)
     return trained
 
 
@@ -251,17 +258,15 @@ def run_in_parallel(
 def run_all(
     tasks: list[tuple[Path, RunConfig]], jobs: int, quiet: bool, on_done: Callable[[int], object]
 ) -> None:
-    """Every task in turn (jobs = 1: the seeds of a row as one batched population where the row allows,
-    advnets.runs.population) or side by side; `on_done(i)` after each."""
+    """Every task in turn (jobs = 1: first the runs that can share a batched population, of one row or several,
+    `run_populations`; then the others one by one) or side by side; `on_done(i)` after each."""
     if jobs == 1:
-        rows: dict[Path, list[int]] = {}
-        for i, (out, _) in enumerate(tasks):
-            rows.setdefault(out, []).append(i)
-        for out, members in rows.items():
-            done = run_population(out, [tasks[i][1] for i in members], quiet)
-            for i in members:
-                if tasks[i][1].seed not in done:
-                    run_seed(*tasks[i], quiet)
+        done = run_populations(tasks, quiet)
+        for i in done:
+            on_done(i)
+        for i, task in enumerate(tasks):
+            if i not in done:
+                run_seed(*task, quiet)
                 on_done(i)
     else:
         run_in_parallel(tasks, min(jobs, len(tasks)), quiet, on_done)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import signal
 import threading
 from collections.abc import Sequence
@@ -101,6 +102,11 @@ def population_problem(cfgs: Sequence[RunConfig]) -> str | None:
     if to_dict(cfg)["speed"] != to_dict(RunConfig())["speed"]:
         return "the speed switches (speed.*) are not batched; leave them at their defaults"
     return None
+
+
+def population_key(cfg: RunConfig) -> str:
+    """The same text for configs that may be members of one population (the keys `population_problem` compares)."""
+    return json.dumps(_shared(cfg), sort_keys=True, default=str)
 
 
 def _shared(cfg: RunConfig) -> dict[str, Any]:
