@@ -60,11 +60,13 @@ def input_gradients(D: nn.Module, x: torch.Tensor, labels: torch.Tensor | None =
     """∇ₓ Σ D(x) per logit, flattened [L, d], kept in the graph (create_graph) so a penalty on it trains D.
 
     A per-example D gives one row per example (L = N); a set discriminator one row per set, the gradient w.r.t.
-    all of the set's samples (L = N / set_size), so the norms below are those of D's own input."""
+    all of the set's samples (L = N / set_size), so the norms below are those of D's own input. The stacked D of
+    a population (x [M, N, ...], logits [M, L]) gives [M, L, d]: members share no weight, so member m's rows are
+    the gradients of its own D."""
     x = x.detach().requires_grad_(True)
-    logits = discriminate(D, x, labels)  # [L]
+    logits = discriminate(D, x, labels)  # [L] (a population's: [M, L])
     (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
-    return grad.reshape(len(logits), -1)
+    return grad.reshape(*logits.shape, -1)
 
 
 @dataclass
@@ -111,8 +113,9 @@ class R1Options:
 
 
 def r1_penalty(D: nn.Module, real: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """E‖∇D(x)‖² over real examples x (with their labels for a conditional D)."""
-    return input_gradients(D, real, labels).square().sum(1).mean()
+    """E‖∇D(x)‖² over real examples x (with their labels for a conditional D); [M], one per member, for a
+    population's stacked D."""
+    return input_gradients(D, real, labels).square().sum(-1).mean(-1)
 
 
 @dataclass

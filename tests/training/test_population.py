@@ -163,6 +163,7 @@ def test_members_gradients_are_their_slices():
     [
         (["seed=1", "train.g_optimizer.momentum=0.7"], "train.g_optimizer.momentum"),
         (["penalties.gradient_penalty.weight=1"], "penalties (gradient_penalty)"),
+        (["penalties.weight_l2.weight=1"], "penalties (weight_l2)"),
         (["transforms.instance_noise.std=0.1"], "input transforms (instance_noise)"),
         (["train.update=unrolled"], "train.update=unrolled is not batched"),
         (["health.on_divergence=lower_lr"], "lower_lr"),
@@ -203,6 +204,25 @@ def test_members_with_dropout_draw_their_own_masks_as_their_runs_alone(rule):
         eval_out = D(x)
         D.train()
     assert not torch.allclose(train_out, eval_out)
+
+
+@pytest.mark.parametrize("rule", ["alternating", "simultaneous"])
+def test_members_with_the_r1_penalty_equal_their_runs_alone(rule):
+    # R1 differentiates D's input: on the stacked D the input gradients are [members, examples, pixels], each
+    # member's own, and the term is [members]. With dropout in D too (its masks per member, R1's pass included).
+    overrides = [f"train.update={rule}", *SGD, "penalties.r1.weight=10"]
+    alone = [Trainer.from_config(tiny_config(*overrides, f"seed={seed}")) for seed in SEEDS]
+    solo = [[{k: float(v) for k, v in t.train_step().items()} for _ in range(4)] for t in alone]
+    together = [Trainer.from_config(tiny_config(*overrides, f"seed={seed}")) for seed in SEEDS]
+    population = Population(together)
+    batched = [[{k: float(v) for k, v in s.items()} for s in population.train_step()] for _ in range(4)]
+    for i, (a, b) in enumerate(zip(alone, together, strict=True)):
+        assert gap(weights(a), weights(b)) < 1e-6
+        for step in range(4):
+            assert solo[i][step]["penalty_r1"] > 0
+            assert solo[i][step] == pytest.approx(batched[step][i], rel=1e-4, abs=1e-5)
+    # Each member's penalty is its own (they differ), not one value shared by all.
+    assert len({round(batched[0][i]["penalty_r1"], 6) for i in range(len(SEEDS))}) == len(SEEDS)
 
 
 def test_a_net_with_torchs_own_dropout_is_refused():

@@ -22,10 +22,10 @@ The update rules and steps are the ones a single run uses (`training.updates`, `
 What a member computes equals its run alone up to float rounding: the batched products (bmm) may round in other
 places than one run's (mm), and the difference grows as training amplifies it (tests/training/test_population.py
 states the tolerance). Dropout masks are drawn per member, from its own generator, before the batched pass
-(`StackedModule._masks`). What cannot be batched this way is refused with the reason (`population_problem`): other
-random draws inside an update (instance noise, the gradient penalty's interpolation), penalties and G objectives
-that differentiate D's input, the unrolled rule, conditional models, and the lower-lr remedy (it changes one
-member's learning rate).
+(`StackedModule._masks`); R1 gives one term per member (`STACKED_TERMS`). What cannot be batched this way is
+refused with the reason (`population_problem`, `parts_problem`): other random draws inside an update (instance
+noise, the gradient penalty's interpolation), other penalty terms, G objectives, the unrolled rule, conditional
+and spectral-norm models, and the lower-lr remedy (it changes one member's learning rate).
 """
 
 from __future__ import annotations
@@ -123,11 +123,17 @@ def _shared(cfg: RunConfig) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if k not in MEMBER_KEYS and not k.startswith(MEMBER_PREFIXES)}
 
 
+# Penalty terms written for a population's stacked D too (one value per member): R1 (no draw; input gradients of
+# the stacked D are each member's own). The gradient penalty draws its ε inside the update; weight_l2 sums over
+# every weight, members' together.
+STACKED_TERMS = ("r1",)
+
+
 def parts_problem(parts: Parts) -> str | None:
     """Why a member's built parts cannot be stacked, or None."""
-    terms = [name for name, penalty in parts.penalties.items() if penalty.term is not None]
+    terms = [name for name, p in parts.penalties.items() if p.term is not None and name not in STACKED_TERMS]
     if terms:
-        return f"penalties ({', '.join(terms)}) differentiate D's input or draw inside the update"
+        return f"penalties ({', '.join(terms)}) are not written for a population's stacked D (only {', '.join(STACKED_TERMS)} is)"
     return module_problem(parts.G, "G") or module_problem(parts.D, "D")
 
 
@@ -393,7 +399,7 @@ class Population:
             g_opt=_StackedOptimizer(G, [m.G for m in ms], [m.g_opt for m in ms]),  # type: ignore[arg-type]
             d_opt=_StackedOptimizer(D, [m.D for m in ms], [m.d_opt for m in ms]),  # type: ignore[arg-type]
             loss=StackedLoss(ms[0].parts.loss),  # type: ignore[arg-type]
-            penalties=ms[0].parts.penalties,  # constraints only (weight clipping): elementwise, as on one run
+            penalties=ms[0].parts.penalties,  # R1 (per member) and constraints (weight clipping: elementwise)
         )
         self.stop_requested = False
         self.step = self.members[0].step if self.members else 0  # the Loop's: completed iterations
