@@ -179,22 +179,30 @@ def test_what_cannot_be_batched_is_refused_with_the_reason(overrides, why):
     assert population_problem([r.cfg for r in runs]) is None or why in str(population_problem([r.cfg for r in runs]))
 
 
+def alone_and_together(overrides, steps=4):
+    """Each seed's run alone and the same runs as one population, `steps` updates each (dropout kept); asserts that
+    every member equals its run alone (weights 1e-6 with SGD, logged stats 1e-4) and returns (population, stats of
+    the population: [step][member])."""
+    alone = [Trainer.from_config(tiny_config(*overrides, f"seed={seed}")) for seed in SEEDS]
+    solo = [[{k: float(v) for k, v in t.train_step().items()} for _ in range(steps)] for t in alone]
+    together = [Trainer.from_config(tiny_config(*overrides, f"seed={seed}")) for seed in SEEDS]
+    population = Population(together)
+    batched = [[{k: float(v) for k, v in s.items()} for s in population.train_step()] for _ in range(steps)]
+    for i, (a, b) in enumerate(zip(alone, together, strict=True)):
+        assert gap(weights(a), weights(b)) < 1e-6
+        assert torch.equal(a.generator.get_state(), b.generator.get_state())  # the same draws, no more, no fewer
+        for step in range(steps):
+            assert solo[i][step] == pytest.approx(batched[step][i], rel=1e-4, abs=1e-5)
+    return population, batched
+
+
 @pytest.mark.parametrize("rule", ["alternating", "simultaneous"])
 def test_members_with_dropout_draw_their_own_masks_as_their_runs_alone(rule):
     # tiny's maxout D keeps 0.8 of its input and 0.5 of each hidden layer (the paper's D). Each member's masks are
     # drawn from its own generator before the batched pass, in its run's order; a mask drawn from another
     # generator, or in another order, changes D's output at once (checked: the members' generators swapped fail).
-    overrides = [f"train.update={rule}", *SGD]
-    alone = [Trainer.from_config(tiny_config(*overrides, f"seed={seed}")) for seed in SEEDS]
-    solo_losses = [[{k: float(v) for k, v in t.train_step().items()} for _ in range(4)] for t in alone]
-    together = [Trainer.from_config(tiny_config(*overrides, f"seed={seed}")) for seed in SEEDS]
-    population = Population(together)
-    pop_losses = [[{k: float(v) for k, v in s.items()} for s in population.train_step()] for _ in range(4)]
-    for i, (a, b) in enumerate(zip(alone, together, strict=True)):
-        assert gap(weights(a), weights(b)) < 1e-6
-        assert torch.equal(a.generator.get_state(), b.generator.get_state())  # the same draws, no more, no fewer
-        for step in range(4):
-            assert solo_losses[i][step] == pytest.approx(pop_losses[step][i], rel=1e-4, abs=1e-5)
+    population, _ = alone_and_together([f"train.update={rule}", *SGD])
+    together = population.members
     # Dropout acted: the members' D outputs in training mode differ from eval mode's.
     D = population.parts.D
     x = torch.stack([t.next_batch().real for t in together])
@@ -210,17 +218,8 @@ def test_members_with_dropout_draw_their_own_masks_as_their_runs_alone(rule):
 def test_members_with_the_r1_penalty_equal_their_runs_alone(rule):
     # R1 differentiates D's input: on the stacked D the input gradients are [members, examples, pixels], each
     # member's own, and the term is [members]. With dropout in D too (its masks per member, R1's pass included).
-    overrides = [f"train.update={rule}", *SGD, "penalties.r1.weight=10"]
-    alone = [Trainer.from_config(tiny_config(*overrides, f"seed={seed}")) for seed in SEEDS]
-    solo = [[{k: float(v) for k, v in t.train_step().items()} for _ in range(4)] for t in alone]
-    together = [Trainer.from_config(tiny_config(*overrides, f"seed={seed}")) for seed in SEEDS]
-    population = Population(together)
-    batched = [[{k: float(v) for k, v in s.items()} for s in population.train_step()] for _ in range(4)]
-    for i, (a, b) in enumerate(zip(alone, together, strict=True)):
-        assert gap(weights(a), weights(b)) < 1e-6
-        for step in range(4):
-            assert solo[i][step]["penalty_r1"] > 0
-            assert solo[i][step] == pytest.approx(batched[step][i], rel=1e-4, abs=1e-5)
+    _, batched = alone_and_together([f"train.update={rule}", *SGD, "penalties.r1.weight=10"])
+    assert all(stats["penalty_r1"] > 0 for step in batched for stats in step)
     # Each member's penalty is its own (they differ), not one value shared by all.
     assert len({round(batched[0][i]["penalty_r1"], 6) for i in range(len(SEEDS))}) == len(SEEDS)
 
