@@ -12,7 +12,7 @@ A solo run's generator continues exactly the stream the global RNG had after the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import NamedTuple
@@ -36,6 +36,9 @@ class MaskSpec(NamedTuple):
 # (`recording_masks`, on a shape-only copy of the net), then hands the drawn masks in (`given_masks`).
 _RECORDING: ContextVar[list[MaskSpec] | None] = ContextVar("advnets_recording_masks", default=None)
 _GIVEN: ContextVar[list[torch.Tensor] | None] = ContextVar("advnets_given_masks", default=None)
+# Inside a population's update, tensors carry the members' axis first; `normal_like` draws each member's slice from
+# the member's own generator (`drawing_per_member`).
+_MEMBERS: ContextVar[Sequence[torch.Generator] | None] = ContextVar("advnets_member_generators", default=None)
 
 
 @contextmanager
@@ -48,6 +51,17 @@ def drawing_from(generator: torch.Generator | None) -> Iterator[torch.Generator 
         _GENERATOR.reset(token)
 
 
+@contextmanager
+def drawing_per_member(generators: Sequence[torch.Generator]) -> Iterator[None]:
+    """Inside the block, `normal_like(x)` takes x as [members, ...] and draws member m's slice from generators[m];
+    `uniform` refuses (its callers do not pass the members' axis)."""
+    token = _MEMBERS.set(generators)
+    try:
+        yield
+    finally:
+        _MEMBERS.reset(token)
+
+
 def current_generator() -> torch.Generator | None:
     """The generator of the run being stepped, or None (PyTorch's default generator) outside a run."""
     return _GENERATOR.get()
@@ -55,11 +69,19 @@ def current_generator() -> torch.Generator | None:
 
 def uniform(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     """U(0, 1) [*shape] with `like`'s device and dtype, from the current generator."""
+    if _MEMBERS.get() is not None:
+        raise RuntimeError("uniform draws are not written for a population's members (drawing_per_member)")
     return torch.rand(shape, generator=current_generator(), device=like.device, dtype=like.dtype)
 
 
 def normal_like(x: torch.Tensor) -> torch.Tensor:
-    """N(0, 1) of x's shape, device and dtype, from the current generator (as torch.randn_like)."""
+    """N(0, 1) of x's shape, device and dtype, from the current generator (as torch.randn_like); inside
+    `drawing_per_member`, x is [members, ...] and member m's slice is what its run alone draws for x[m]."""
+    members = _MEMBERS.get()
+    if members is not None:
+        if len(members) != len(x):
+            raise ValueError(f"{len(members)} members' generators for a batch of {len(x)} members")
+        return torch.stack([torch.randn(x.shape[1:], generator=g, device=x.device, dtype=x.dtype) for g in members])
     return torch.randn(x.shape, generator=current_generator(), device=x.device, dtype=x.dtype)
 
 

@@ -9,6 +9,7 @@ import copy
 import pytest
 import torch
 
+from advnets.randomness import drawing_per_member, uniform
 from advnets.training.population import Population, population_problem
 from advnets.training.trainer import Trainer
 from tests.conftest import tiny_config
@@ -17,6 +18,7 @@ NO_DROPOUT = ["model.discriminator.input_keep=1", "model.discriminator.hidden_ke
 SGD = ["train.g_optimizer.momentum=0.5", "train.d_optimizer.momentum=0.5"]
 ADAM = ["train.g_optimizer.name=adam", "train.d_optimizer.name=adam", "train.g_optimizer.lr=1e-3", "train.d_optimizer.lr=1e-3"]
 SEEDS = (0, 1, 2)
+NOISE = ["transforms.instance_noise.std=0.3", "transforms.instance_noise.anneal_steps=10"]
 
 
 def members(*overrides, seeds=SEEDS):
@@ -164,7 +166,6 @@ def test_members_gradients_are_their_slices():
         (["seed=1", "train.g_optimizer.momentum=0.7"], "train.g_optimizer.momentum"),
         (["penalties.gradient_penalty.weight=1"], "penalties (gradient_penalty)"),
         (["penalties.weight_l2.weight=1"], "penalties (weight_l2)"),
-        (["transforms.instance_noise.std=0.1"], "input transforms (instance_noise)"),
         (["train.update=unrolled"], "train.update=unrolled is not batched"),
         (["health.on_divergence=lower_lr"], "lower_lr"),
         (["speed.autocast=bf16"], "speed switches"),
@@ -222,6 +223,18 @@ def test_members_with_the_r1_penalty_equal_their_runs_alone(rule):
     assert all(stats["penalty_r1"] > 0 for step in batched for stats in step)
     # Each member's penalty is its own (they differ), not one value shared by all.
     assert len({round(batched[0][i]["penalty_r1"], 6) for i in range(len(SEEDS))}) == len(SEEDS)
+
+
+def test_members_with_instance_noise_draw_their_own_noise_as_their_runs_alone():
+    # Instance noise on every input D sees, annealed: each member's noise from its own generator (normal_like per
+    # member), interleaved with its dropout masks in its run's order.
+    _, batched = alone_and_together(["train.update=alternating", *SGD, *NOISE])
+    assert batched[0][0] != batched[0][1]
+
+
+def test_a_uniform_draw_inside_a_populations_update_is_refused():
+    with drawing_per_member([torch.Generator(), torch.Generator()]), pytest.raises(RuntimeError, match="members"):
+        uniform((3,), torch.zeros(1))
 
 
 def test_a_net_with_torchs_own_dropout_is_refused():

@@ -47,7 +47,14 @@ from advnets.config import RunConfig, to_dict
 from advnets.losses import Loss
 from advnets.models.layers import Dropout
 from advnets.models.players import is_conditional
-from advnets.randomness import MaskSpec, draw_mask, drawing_from, given_masks, recording_masks
+from advnets.randomness import (
+    MaskSpec,
+    draw_mask,
+    drawing_from,
+    drawing_per_member,
+    given_masks,
+    recording_masks,
+)
 from advnets.training.ema import update_ema
 from advnets.training.optim import ClassicalSGD
 from advnets.training.parts import Batch, Parts
@@ -75,6 +82,14 @@ MEMBER_PREFIXES = ("log.", "eval.")
 RULES = ("alternating", "simultaneous")
 
 
+# Penalty terms written for a population's stacked D too (one value per member): R1 (no draw; input gradients of
+# the stacked D are each member's own). The gradient penalty draws its ε inside the update; weight_l2 sums over
+# every weight, members' together.
+STACKED_TERMS = ("r1",)
+# Input transforms whose draws go through randomness.normal_like, which draws per member in a population.
+STACKED_TRANSFORMS = ("instance_noise",)
+
+
 def population_problem(cfgs: Sequence[RunConfig]) -> str | None:
     """Why these configs cannot train as one population, or None when they can (members' nets are checked when
     the population is built)."""
@@ -93,8 +108,9 @@ def population_problem(cfgs: Sequence[RunConfig]) -> str | None:
     cfg = cfgs[0]
     if cfg.train.update not in RULES:
         return f"train.update={cfg.train.update} is not batched (populations run {' and '.join(RULES)})"
-    if cfg.transforms:
-        return f"input transforms ({', '.join(cfg.transforms)}) draw inside the update"
+    unbatched = [name for name in cfg.transforms if name not in STACKED_TRANSFORMS]
+    if unbatched:
+        return f"input transforms ({', '.join(unbatched)}) are not written for a population (only {', '.join(STACKED_TRANSFORMS)} is)"
     if cfg.g_objectives:
         return f"G objectives ({', '.join(cfg.g_objectives)}) call D's features"
     if cfg.health.on_divergence != "stop":
@@ -123,10 +139,6 @@ def _shared(cfg: RunConfig) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if k not in MEMBER_KEYS and not k.startswith(MEMBER_PREFIXES)}
 
 
-# Penalty terms written for a population's stacked D too (one value per member): R1 (no draw; input gradients of
-# the stacked D are each member's own). The gradient penalty draws its ε inside the update; weight_l2 sums over
-# every weight, members' together.
-STACKED_TERMS = ("r1",)
 
 
 def parts_problem(parts: Parts) -> str | None:
@@ -400,6 +412,7 @@ class Population:
             d_opt=_StackedOptimizer(D, [m.D for m in ms], [m.d_opt for m in ms]),  # type: ignore[arg-type]
             loss=StackedLoss(ms[0].parts.loss),  # type: ignore[arg-type]
             penalties=ms[0].parts.penalties,  # R1 (per member) and constraints (weight clipping: elementwise)
+            transforms=ms[0].parts.transforms,  # instance noise: drawn per member (train_step)
         )
         self.stop_requested = False
         self.step = self.members[0].step if self.members else 0  # the Loop's: completed iterations
@@ -419,8 +432,9 @@ class Population:
     # -- one iteration --------------------------------------------------------------------------------------------
     def train_step(self) -> list[Stats]:
         """One iteration of every member; returns each member's stats."""
-        # Nothing inside the update draws (population_problem refuses what would; vmap raises on a random op).
-        with drawing_from(None):
+        # Inside the update only instance noise draws (normal_like, per member) and dropout (masks drawn per member
+        # by StackedModule); population_problem refuses what else would, and vmap raises on a random op.
+        with drawing_from(None), drawing_per_member([m.generator for m in self.members]):
             stats = self.update.run(self.parts, self, self.cfg.train)
         G, D = self.parts.G, self.parts.D
         assert isinstance(G, StackedModule) and isinstance(D, StackedModule)
