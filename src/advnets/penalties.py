@@ -19,7 +19,7 @@ from torch import nn
 from advnets.checks import check_positive
 from advnets.models.players import discriminate
 from advnets.models.set_discriminator import examples_per_logit
-from advnets.randomness import uniform
+from advnets.randomness import member_count, uniform
 from advnets.registry import Registry
 
 
@@ -90,16 +90,19 @@ def gradient_penalty(
     """E[(‖∇D(x̂)‖₂ − target)²] at x̂ = ε·x + (1 − ε)·G(z), ε ~ U(0, 1) drawn once per *example* (one scalar per
     row, broadcast over its pixels), never per pixel: a per-pixel ε leaves the segment between x and G(z). For a
     set discriminator "example" is a set: one ε per set of set_size rows. A conditional D judges the interpolates
-    with the real examples' labels [N]; ε comes from the run's generator (advnets.randomness)."""
-    n = min(len(real), len(fake))
-    real, fake = real[:n].detach(), fake[:n].detach()
+    with the real examples' labels [N]; ε comes from the run's generator (advnets.randomness). Inside a
+    population's update the tensors are [members, N, ...], each member's ε is drawn from its own generator
+    (`randomness.drawing_per_member`) and the penalty is [members]."""
+    axis = 0 if member_count() is None else 1  # where the examples are
+    n = min(real.shape[axis], fake.shape[axis])
+    real, fake = real.narrow(axis, 0, n).detach(), fake.narrow(axis, 0, n).detach()
     # One ε per input of D: per example, or per set for a set discriminator (the set moves along its segment).
     group = examples_per_logit(D)
-    eps = uniform((n // group, *([1] * (real.dim() - 1))), like=real)  # [N/group, 1, ...]
-    eps = eps.repeat_interleave(group, dim=0)  # [N, 1, ...]
+    eps = uniform((n // group, *([1] * (real.dim() - 1 - axis))), like=real)  # [(M,) N/group, 1, ...]
+    eps = eps.repeat_interleave(group, dim=axis)  # [(M,) N, 1, ...]
     mixed = eps * real + (1.0 - eps) * fake
-    norms = input_gradients(D, mixed, labels[:n] if labels is not None else None).norm(dim=1)
-    return (norms - target).square().mean()
+    norms = input_gradients(D, mixed, labels.narrow(axis, 0, n) if labels is not None else None).norm(dim=-1)
+    return (norms - target).square().mean(-1)
 
 
 @dataclass

@@ -53,13 +53,19 @@ def drawing_from(generator: torch.Generator | None) -> Iterator[torch.Generator 
 
 @contextmanager
 def drawing_per_member(generators: Sequence[torch.Generator]) -> Iterator[None]:
-    """Inside the block, `normal_like(x)` takes x as [members, ...] and draws member m's slice from generators[m];
-    `uniform` refuses (its callers do not pass the members' axis)."""
+    """Inside the block, `normal_like(x)` takes x as [members, ...] and draws member m's slice from generators[m],
+    and `uniform(shape)` gives [members, *shape] the same way."""
     token = _MEMBERS.set(generators)
     try:
         yield
     finally:
         _MEMBERS.reset(token)
+
+
+def member_count() -> int | None:
+    """The number of members inside a population's update (`drawing_per_member`), else None."""
+    members = _MEMBERS.get()
+    return None if members is None else len(members)
 
 
 def current_generator() -> torch.Generator | None:
@@ -68,9 +74,11 @@ def current_generator() -> torch.Generator | None:
 
 
 def uniform(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-    """U(0, 1) [*shape] with `like`'s device and dtype, from the current generator."""
-    if _MEMBERS.get() is not None:
-        raise RuntimeError("uniform draws are not written for a population's members (drawing_per_member)")
+    """U(0, 1) [*shape] with `like`'s device and dtype, from the current generator; inside `drawing_per_member`,
+    [members, *shape], member m's from its own generator (what its run alone draws)."""
+    members = _MEMBERS.get()
+    if members is not None:
+        return torch.stack([torch.rand(shape, generator=g, device=like.device, dtype=like.dtype) for g in members])
     return torch.rand(shape, generator=current_generator(), device=like.device, dtype=like.dtype)
 
 

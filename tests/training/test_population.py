@@ -9,7 +9,7 @@ import copy
 import pytest
 import torch
 
-from advnets.randomness import drawing_per_member, uniform
+from advnets.randomness import drawing_per_member, normal_like, uniform
 from advnets.training.population import Population, population_problem
 from advnets.training.trainer import Trainer
 from tests.conftest import tiny_config
@@ -164,7 +164,6 @@ def test_members_gradients_are_their_slices():
     ("overrides", "why"),
     [
         (["seed=1", "train.g_optimizer.momentum=0.7"], "train.g_optimizer.momentum"),
-        (["penalties.gradient_penalty.weight=1"], "penalties (gradient_penalty)"),
         (["penalties.weight_l2.weight=1"], "penalties (weight_l2)"),
         (["train.update=unrolled"], "train.update=unrolled is not batched"),
         (["health.on_divergence=lower_lr"], "lower_lr"),
@@ -232,9 +231,21 @@ def test_members_with_instance_noise_draw_their_own_noise_as_their_runs_alone():
     assert batched[0][0] != batched[0][1]
 
 
-def test_a_uniform_draw_inside_a_populations_update_is_refused():
-    with drawing_per_member([torch.Generator(), torch.Generator()]), pytest.raises(RuntimeError, match="members"):
-        uniform((3,), torch.zeros(1))
+def test_members_with_the_gradient_penalty_draw_their_own_interpolations_as_their_runs_alone():
+    # The gradient penalty draws one ε per example from each member's generator, and its input gradients are each
+    # member's own: [members] terms.
+    _, batched = alone_and_together(["train.update=alternating", *SGD, "penalties.gradient_penalty.weight=10"])
+    assert len({round(stats["penalty_gradient_penalty"], 6) for stats in batched[0]}) == len(SEEDS)
+
+
+def test_draws_inside_a_populations_update_come_from_each_members_generator():
+    x = torch.zeros(2, 5, 3)
+    with drawing_per_member([torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)]):
+        u, n = uniform((4, 1), x), normal_like(x)
+    assert torch.equal(u[1], torch.rand((4, 1), generator=torch.Generator().manual_seed(2)))
+    first = torch.Generator().manual_seed(1)
+    torch.rand((4, 1), generator=first)  # member 0 drew its ε first
+    assert torch.equal(n[0], torch.randn((5, 3), generator=first))
 
 
 def test_a_net_with_torchs_own_dropout_is_refused():

@@ -22,10 +22,11 @@ The update rules and steps are the ones a single run uses (`training.updates`, `
 What a member computes equals its run alone up to float rounding: the batched products (bmm) may round in other
 places than one run's (mm), and the difference grows as training amplifies it (tests/training/test_population.py
 states the tolerance). Dropout masks are drawn per member, from its own generator, before the batched pass
-(`StackedModule._masks`); R1 gives one term per member (`STACKED_TERMS`). What cannot be batched this way is
-refused with the reason (`population_problem`, `parts_problem`): other random draws inside an update (instance
-noise, the gradient penalty's interpolation), other penalty terms, G objectives, the unrolled rule, conditional
-and spectral-norm models, and the lower-lr remedy (it changes one member's learning rate).
+(`StackedModule._masks`); other draws inside the update (instance noise, the gradient penalty's ε) come from each
+member's generator through `randomness.drawing_per_member`; R1 and the gradient penalty give one term per member
+(`STACKED_TERMS`). What cannot be batched this way is refused with the reason (`population_problem`,
+`parts_problem`): other penalty terms, G objectives, the unrolled rule, conditional and spectral-norm models, and
+the lower-lr remedy (it changes one member's learning rate).
 """
 
 from __future__ import annotations
@@ -82,10 +83,10 @@ MEMBER_PREFIXES = ("log.", "eval.")
 RULES = ("alternating", "simultaneous")
 
 
-# Penalty terms written for a population's stacked D too (one value per member): R1 (no draw; input gradients of
-# the stacked D are each member's own). The gradient penalty draws its ε inside the update; weight_l2 sums over
-# every weight, members' together.
-STACKED_TERMS = ("r1",)
+# Penalty terms written for a population's stacked D too (one value per member): R1 and the gradient penalty (input
+# gradients of the stacked D are each member's own; the penalty's ε is drawn per member). weight_l2 sums over every
+# weight, members' together.
+STACKED_TERMS = ("r1", "gradient_penalty")
 # Input transforms whose draws go through randomness.normal_like, which draws per member in a population.
 STACKED_TRANSFORMS = ("instance_noise",)
 
@@ -172,6 +173,8 @@ class StackedModule(nn.Module):
         super().__init__()
         # The architecture to call; its own tensors are never used (functional_call swaps in each slice).
         object.__setattr__(self, "base", copy.deepcopy(members[0]))
+        if hasattr(members[0], "set_size"):  # a set discriminator: penalties read how many examples a logit judges
+            self.set_size = members[0].set_size
         # Dropout: each member's masks come from its own generator, drawn before the batched pass (`_masks`).
         self.generators = list(generators)
         self.has_dropout = any(isinstance(m, Dropout) for m in self.base.modules())
