@@ -53,6 +53,8 @@ STUDIES["paper-mnist-search"] = Study(
         "validation images, mean ± standard error over the 10,000 test images (`parzen10k-ema`). The reference is "
         "mnist-fast's own three seeds at the same epochs: 190.7 ± 0.8 (std) at epoch 50. A change counts as a clear "
         "winner when it scores above 193.1 at epoch 50 (the reference's mean + 3 std); only winners go on to 200 "
-        "epochs × 3 seeds (a recipe row of `advnets reproduce paper-mnist`)."
+        "epochs × 3 seeds (a recipe row of `advnets reproduce paper-mnist`). `g-lr-4e-4` was stopped at epoch 20: "
+        "from epoch 8 on D won outright (D(G(z)) below 0.01, G's loss 6-23, the health monitor's `mode_collapse` "
+        "and `d_overconfident` flags), as Adam at equal rates did in the search behind mnist-fast."
     ),
 )
