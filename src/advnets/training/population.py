@@ -140,8 +140,6 @@ def _shared(cfg: RunConfig) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if k not in MEMBER_KEYS and not k.startswith(MEMBER_PREFIXES)}
 
 
-
-
 def parts_problem(parts: Parts) -> str | None:
     """Why a member's built parts cannot be stacked, or None."""
     terms = [name for name, p in parts.penalties.items() if p.term is not None and name not in STACKED_TERMS]
