@@ -275,6 +275,21 @@ def test_rows_that_differ_only_per_member_train_as_one_population(tmp_path, tiny
     assert "| plain GAN |" in table and "2 of 2" in table and "| EMA of G | — |" not in table
 
 
+def test_with_jobs_each_population_is_one_task_of_a_worker(tmp_path, tiny_study):
+    from advnets.studies import population_groups
+
+    tasks = [(tmp_path / row.name, row_config(row, seed, [])) for seed in (0, 1) for row in TINY_STUDY.rows]
+    assert population_groups(tasks) == [(0, [0, 1, 2, 3])]  # plain and ema, both seeds: one population
+    # Trained with two worker processes (the population one task of one of them); finished runs are in no group.
+    table = reproduce("tiny", tmp_path, seeds=2, jobs=2, quiet=True)
+    assert "2 of 2" in table and "| EMA of G | — |" not in table
+    assert population_groups(tasks) == []
+    for row in TINY_STUDY.rows:
+        for seed in (0, 1):
+            lines = (tmp_path / row.name / f"seed-{seed}" / "eval.jsonl").read_text().splitlines()
+            assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+
+
 def test_bad_study_arguments_are_one_clear_error(tmp_path, tiny_study):
     with pytest.raises(UserError, match=r"tiny has no row 'nope'; choose from: plain, ema"):
         reproduce("tiny", tmp_path, rows=["plain", "nope"])
@@ -438,7 +453,7 @@ def test_a_worker_starts_no_run_after_an_interrupted_one(monkeypatch, tmp_path):
     cfg = row_config(TINY_STUDY.rows[0], 0, [])
     for seed in (0, 1):
         with pytest.raises(KeyboardInterrupt):
-            studies._run_worker(tmp_path, replace(cfg, seed=seed), threads=1)
+            studies._run_worker([(tmp_path, replace(cfg, seed=seed))], 0, threads=1)
     assert started == [0]  # the task queued after the interruption was refused, not started
 
 

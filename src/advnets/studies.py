@@ -22,7 +22,7 @@ import signal
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -78,11 +78,11 @@ def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
         raise KeyboardInterrupt
 
 
-def run_populations(tasks: list[tuple[Path, RunConfig]], quiet: bool) -> set[int]:
-    """Train the tasks (row folder, config) that can share a population as one: those that start from the same point
-    (all new, or resumable from checkpoints of one step) and whose configs differ only where members may (seed,
-    learning rates, weight average: `population_key`), also across rows, when two or more such runs exist and a
-    population pays (`batchable`); returns the indices of the tasks trained."""
+def population_groups(tasks: list[tuple[Path, RunConfig]]) -> list[tuple[int, list[int]]]:
+    """(start step, task indices) of every group of tasks (row folder, config) that can train as one population:
+    runs that start from the same point (all new, or resumable from checkpoints of one step) and whose configs
+    differ only where members may (seed, learning rates, weight average: `population_key`), also across rows, when
+    two or more such runs exist and a population pays (`batchable`)."""
     groups: dict[tuple[int, str], list[int]] = {}
     for i, (out, cfg) in enumerate(tasks):
         run_dir = out / f"seed-{cfg.seed}"
@@ -97,27 +97,30 @@ def run_populations(tasks: list[tuple[Path, RunConfig]], quiet: bool) -> set[int
         else:
             continue
         groups.setdefault((step, population_key(cfg)), []).append(i)
-    trained: set[int] = set()
-    for (step, _), members in groups.items():
-        group = [tasks[i][1] for i in members]
-        if len(group) < 2 or batchable(group) is not None:
-            continue
-        run_dirs = [tasks[i][0] / f"seed-{tasks[i][1].seed}" for i in members]
-        if step == 0:
-            shown = [replace(c, log=replace(c.log, progress=not quiet and i == 0)) for i, c in enumerate(group)]
-            for run_dir in run_dirs:
-                run_dir.parent.mkdir(parents=True, exist_ok=True)
-            outcomes = train_population(shown, run_dirs)
-        else:
-            progress = [f"log.progress={str(not quiet).lower()}"]
-            outcomes = resume_population(run_dirs, [f"train.epochs={group[0].train.epochs}", *progress])
-        failed = [o for o in outcomes if o.error is not None]
-        if failed:
-            raise UserError(f"{failed[0].run_dir}: {failed[0].error}")
-        if any(o.status != "completed" for o in outcomes):
-            raise KeyboardInterrupt
-        trained |= set(members)
-    return trained
+    return [
+        (step, members)
+        for (step, _), members in groups.items()
+        if len(members) > 1 and batchable([tasks[i][1] for i in members]) is None
+    ]
+
+
+def train_group(group: list[tuple[Path, RunConfig]], step: int, quiet: bool) -> None:
+    """Train or resume (from `step`) the tasks of one of `population_groups` as one population."""
+    cfgs = [cfg for _, cfg in group]
+    run_dirs = [out / f"seed-{cfg.seed}" for out, cfg in group]
+    if step == 0:
+        shown = [replace(c, log=replace(c.log, progress=not quiet and i == 0)) for i, c in enumerate(cfgs)]
+        for run_dir in run_dirs:
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
+        outcomes = train_population(shown, run_dirs)
+    else:
+        progress = [f"log.progress={str(not quiet).lower()}"]
+        outcomes = resume_population(run_dirs, [f"train.epochs={cfgs[0].train.epochs}", *progress])
+    failed = [o for o in outcomes if o.error is not None]
+    if failed:
+        raise UserError(f"{failed[0].run_dir}: {failed[0].error}")
+    if any(o.status != "completed" for o in outcomes):
+        raise KeyboardInterrupt
 
 
 def check_same_run(run_dir: Path, cfg: RunConfig) -> None:
@@ -153,16 +156,20 @@ def is_finished(epoch: float, step: int, cfg: RunConfig) -> bool:
     return epoch >= cfg.train.epochs or (max_steps is not None and step >= max_steps)
 
 
-def _run_worker(out: Path, cfg: RunConfig, threads: int) -> None:
-    """One run in a worker process (`jobs > 1`): its share of threads, no progress bar. Once the study is stopping
-    (Ctrl-C or `kill -INT` of the parent, the parent gone, or a run of this worker interrupted), a task queued to it
-    is refused (raised as an interruption) rather than started."""
+def _run_worker(unit: list[tuple[Path, RunConfig]], step: int, threads: int) -> None:
+    """One run, or one population of runs starting at `step` (`population_groups`), in a worker process
+    (`jobs > 1`): its share of threads, no progress bar. Once the study is stopping (Ctrl-C or `kill -INT` of the
+    parent, the parent gone, or a run of this worker interrupted), a task queued to it is refused (raised as an
+    interruption) rather than started."""
     torch.set_num_threads(threads)
     try:
         if _INTERRUPTED.is_set() or _ORPHANED.is_set() or _STOP.is_set():
             raise KeyboardInterrupt
         _RUNNING.set()  # only now may the watcher interrupt: a refused task has nothing to checkpoint
-        run_seed(out, cfg, quiet=True)
+        if len(unit) == 1:
+            run_seed(*unit[0], quiet=True)
+        else:
+            train_group(unit, step, quiet=True)
     except KeyboardInterrupt:
         _INTERRUPTED.set()
         raise
@@ -215,9 +222,14 @@ def ctrl_c_reached_workers() -> bool:
 
 
 def run_in_parallel(
-    tasks: list[tuple[Path, RunConfig]], jobs: int, quiet: bool, on_done: Callable[[int], object]
+    tasks: list[tuple[Path, RunConfig]],
+    jobs: int,
+    quiet: bool,
+    on_done: Callable[[int], object],
+    groups: Sequence[tuple[int, list[int]]] = (),
 ) -> None:
-    """`run_seed(out, cfg)` for every task in `jobs` processes; `on_done(i)` runs here as task i finishes."""
+    """`run_seed(out, cfg)` for every task in `jobs` processes, the tasks of each of `groups` (`population_groups`)
+    as one population in one process; `on_done(i)` runs here as task i finishes."""
     from tqdm.auto import tqdm
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -235,14 +247,17 @@ def run_in_parallel(
             unit="epoch",
         ) as bar,
     ):
-        index = {pool.submit(_run_worker, out, cfg, threads): i for i, (out, cfg) in enumerate(tasks)}
+        grouped = {i for _, members in groups for i in members}
+        units = [*groups, *[(0, [i]) for i in range(len(tasks)) if i not in grouped]]
+        index = {pool.submit(_run_worker, [tasks[i] for i in members], step, threads): members for step, members in units}
         pending = set(index)
         try:
             while pending:
                 finished, pending = wait(pending, timeout=10, return_when=FIRST_COMPLETED)
                 for future in finished:
                     future.result()  # re-raises a worker's error or interruption here
-                    on_done(index[future])
+                    for i in index[future]:
+                        on_done(i)
                 bar.n = round(sum(logged_progress(out / f"seed-{c.seed}")[0] for out, c in tasks), 1)
                 bar.refresh()
         except KeyboardInterrupt:
@@ -258,18 +273,22 @@ def run_in_parallel(
 def run_all(
     tasks: list[tuple[Path, RunConfig]], jobs: int, quiet: bool, on_done: Callable[[int], object]
 ) -> None:
-    """Every task in turn (jobs = 1: first the runs that can share a batched population, of one row or several,
-    `run_populations`; then the others one by one) or side by side; `on_done(i)` after each."""
+    """Every task: the runs that can share a batched population (of one row or several: `population_groups`) as one,
+    the others alone; in turn (jobs = 1) or side by side in `jobs` processes. `on_done(i)` after each."""
+    groups = population_groups(tasks)
     if jobs == 1:
-        done = run_populations(tasks, quiet)
-        for i in done:
-            on_done(i)
+        for step, members in groups:
+            train_group([tasks[i] for i in members], step, quiet)
+            for i in members:
+                on_done(i)
+        grouped = {i for _, members in groups for i in members}
         for i, task in enumerate(tasks):
-            if i not in done:
+            if i not in grouped:
                 run_seed(*task, quiet)
                 on_done(i)
     else:
-        run_in_parallel(tasks, min(jobs, len(tasks)), quiet, on_done)
+        units = len(tasks) - sum(len(members) - 1 for _, members in groups)
+        run_in_parallel(tasks, min(jobs, units), quiet, on_done, groups)
 
 
 # ------------------------------------------------------------------------------------------------ studies
