@@ -79,6 +79,16 @@ def test_r1_and_weight_l2_match_hand_values():
     assert_close(term(PenaltyInputs(D, real, real, D(real), D(real), 0)), torch.tensor(0.5))
 
 
+def test_lazy_r1_is_every_nth_iteration_and_n_times_heavier():
+    D = LinearD([1.0, -2.0], b=3.0)
+    real = torch.rand(4, 2)
+    term = penalties("penalties.r1.weight=4", "penalties.r1.every=3")["r1"].term
+    values = [term(PenaltyInputs(D, real, real, D(real), D(real), step)) for step in range(7)]
+    # By hand: steps 0, 3, 6 give 3 · γ/2 · ‖w‖² = 3 · 2 · 5 = 30; the others 0 (and no gradient to compute).
+    assert [float(v.detach()) for v in values] == [30.0, 0.0, 0.0, 30.0, 0.0, 0.0, 30.0]
+    assert values[0].requires_grad and not values[1].requires_grad and values[1].shape == ()
+
+
 def test_r1_trains_d_through_the_gradient_norm():
     D = LinearD([1.0, -2.0])
     (grad,) = torch.autograd.grad(r1_penalty(D, torch.rand(3, 2)), D.weight)
@@ -95,7 +105,8 @@ def test_weight_clip_clamps_every_parameter_after_the_step():
 
 
 @pytest.mark.parametrize(
-    "override", ["penalties.weight_clip.c=0", "penalties.r1.weight=-1", "penalties.gradient_penalty.weight=0"]
+    "override",
+    ["penalties.weight_clip.c=0", "penalties.r1.weight=-1", "penalties.r1.every=0", "penalties.gradient_penalty.weight=0"],
 )
 def test_impossible_values_are_refused(override):
     with pytest.raises(UserError, match=override.split("=")[0].replace(".", r"\.")):

@@ -214,12 +214,12 @@ def test_members_with_dropout_draw_their_own_masks_as_their_runs_alone(rule):
     assert not torch.allclose(train_out, eval_out)
 
 
-@pytest.mark.parametrize("rule", ["alternating", "simultaneous"])
-def test_members_with_the_r1_penalty_equal_their_runs_alone(rule):
+@pytest.mark.parametrize(("rule", "every"), [("alternating", 1), ("simultaneous", 1), ("alternating", 2)])
+def test_members_with_the_r1_penalty_equal_their_runs_alone(rule, every):
     # R1 differentiates D's input: on the stacked D the input gradients are [members, examples, pixels], each
     # member's own, and the term is [members]. With dropout in D too (its masks per member, R1's pass included).
-    _, batched = alone_and_together([f"train.update={rule}", *SGD, "penalties.r1.weight=10"])
-    assert all(stats["penalty_r1"] > 0 for step in batched for stats in step)
+    _, batched = alone_and_together([f"train.update={rule}", *SGD, "penalties.r1.weight=10", f"penalties.r1.every={every}"])
+    assert all((stats["penalty_r1"] > 0) == (step % every == 0) for step, s in enumerate(batched) for stats in s)
     # Each member's penalty is its own (they differ), not one value shared by all.
     assert len({round(batched[0][i]["penalty_r1"], 6) for i in range(len(SEEDS))}) == len(SEEDS)
 
