@@ -34,6 +34,7 @@ STUDIES["paper-mnist-search"] = Study(
             "train.ema_start=10000",
         ),
         probe("g-lr-4e-4", "G's learning rate doubled (4e-4)", "train.g_optimizer.lr=0.0004"),
+        probe("r1", "R1 penalty on D (γ = 1)", "penalties.r1.weight=1"),
         probe(
             "noise-annealed",
             "instance noise on D's inputs, std 0.1 falling to 0 at update 25,000 (epoch 50)",
