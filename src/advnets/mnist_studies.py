@@ -41,6 +41,16 @@ STUDIES["paper-mnist-search"] = Study(
             "transforms.instance_noise.std=0.1",
             "transforms.instance_noise.anneal_steps=25000",
         ),
+        probe(
+            "decay-late",
+            "both learning rates held to epoch 25, then decaying 10× by epoch 50 (G 2e-4 → 2e-5, D 1e-4 → 1e-5)",
+            "train.g_optimizer.lr_decay=1.000184215",
+            "train.g_optimizer.lr_decay_start=12500",
+            "train.g_optimizer.lr_min=0.00002",
+            "train.d_optimizer.lr_decay=1.000184215",
+            "train.d_optimizer.lr_decay_start=12500",
+            "train.d_optimizer.lr_min=0.00001",
+        ),
     ),
     published=(
         Published(
