@@ -51,6 +51,13 @@ STUDIES["paper-mnist-search"] = Study(
             "train.d_optimizer.lr_decay_start=12500",
             "train.d_optimizer.lr_min=0.00001",
         ),
+        probe(
+            "d-steps-2",
+            "two D updates per G update (Algorithm 1, k = 2), D's rate halved (5e-5)",
+            "train.update=alternating",
+            "train.d_steps=2",
+            "train.d_optimizer.lr=0.00005",
+        ),
     ),
     published=(
         Published(
