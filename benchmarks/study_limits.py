@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     import advnets.image_studies  # noqa: F401  -- registers the studies
+    import advnets.mnist_studies  # noqa: F401
     import advnets.toy_studies  # noqa: F401
 
     study = STUDIES[args.study]
