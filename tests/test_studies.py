@@ -290,6 +290,25 @@ def test_with_jobs_each_population_is_one_task_of_a_worker(tmp_path, tiny_study)
             assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
 
 
+def test_the_search_tables_reference_numbers_are_mnist_fasts_committed_scores():
+    # mnist_studies copies mnist-fast's scores by epoch into its published rows: they must be what the committed
+    # runs of paper-mnist's `fast` row say (mean of the 3 seeds; seed 0), to the digit shown.
+    import statistics
+
+    from advnets import mnist_studies
+
+    scores: dict[int, dict[int, float]] = {}
+    for seed in range(3):
+        path = REPRODUCTIONS / "paper-mnist" / "fast" / f"seed-{seed}" / "eval.jsonl"
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            if r["name"] == "parzen10k-ema" and "checkpoint" not in r and r["epoch"] in mnist_studies.EPOCHS:
+                scores.setdefault(r["epoch"], {})[seed] = r["mean"]
+    means = [f"{statistics.fmean(scores[e].values()):.1f}" for e in mnist_studies.EPOCHS]
+    assert tuple(means) == mnist_studies.FAST_MEAN
+    assert tuple(f"{scores[e][0]:.1f}" for e in mnist_studies.EPOCHS) == mnist_studies.FAST_SEED0
+
+
 def test_bad_study_arguments_are_one_clear_error(tmp_path, tiny_study):
     with pytest.raises(UserError, match=r"tiny has no row 'nope'; choose from: plain, ema"):
         reproduce("tiny", tmp_path, rows=["plain", "nope"])

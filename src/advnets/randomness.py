@@ -15,11 +15,22 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import torch
 
 _GENERATOR: ContextVar[torch.Generator | None] = ContextVar("advnets_generator", default=None)
+T = TypeVar("T")
+
+
+@contextmanager
+def _holding(var: ContextVar[T | None], value: T) -> Iterator[T]:
+    """`var` is `value` inside the block and what it was before after it."""
+    token = var.set(value)
+    try:
+        yield value
+    finally:
+        var.reset(token)
 
 
 class MaskSpec(NamedTuple):
@@ -44,22 +55,16 @@ _MEMBERS: ContextVar[Sequence[torch.Generator] | None] = ContextVar("advnets_mem
 @contextmanager
 def drawing_from(generator: torch.Generator | None) -> Iterator[torch.Generator | None]:
     """Every draw inside the block that asks `current_generator()` uses `generator`."""
-    token = _GENERATOR.set(generator)
-    try:
+    with _holding(_GENERATOR, generator):
         yield generator
-    finally:
-        _GENERATOR.reset(token)
 
 
 @contextmanager
 def drawing_per_member(generators: Sequence[torch.Generator]) -> Iterator[None]:
     """Inside the block, `normal_like(x)` takes x as [members, ...] and draws member m's slice from generators[m],
     and `uniform(shape)` gives [members, *shape] the same way."""
-    token = _MEMBERS.set(generators)
-    try:
+    with _holding(_MEMBERS, generators):
         yield
-    finally:
-        _MEMBERS.reset(token)
 
 
 def member_count() -> int | None:
@@ -122,20 +127,13 @@ def draw_mask(spec: MaskSpec, device: torch.device, generator: torch.Generator |
 @contextmanager
 def recording_masks() -> Iterator[list[MaskSpec]]:
     """Inside the block, dropout draws nothing and returns its input; the list gets each call's MaskSpec."""
-    specs: list[MaskSpec] = []
-    token = _RECORDING.set(specs)
-    try:
+    with _holding(_RECORDING, []) as specs:
         yield specs
-    finally:
-        _RECORDING.reset(token)
 
 
 @contextmanager
 def given_masks(masks: list[torch.Tensor]) -> Iterator[None]:
     """Inside the block, each dropout call multiplies by the next of `masks` (drawn by `draw_mask`) instead of
     drawing one."""
-    token = _GIVEN.set(list(masks))
-    try:
+    with _holding(_GIVEN, list(masks)):
         yield
-    finally:
-        _GIVEN.reset(token)
