@@ -38,7 +38,16 @@ from advnets.metrics.parzen import parzen_score
 from advnets.reporting.figures import plot_metric_curve
 from advnets.runs.lock import run_lock
 from advnets.runs.run_dir import is_run_dir
-from advnets.studies import RESULTS, RESULTS_JSON, STUDIES, Row, run_all, run_study, select_rows
+from advnets.studies import (
+    RESULTS,
+    RESULTS_JSON,
+    STUDIES,
+    Row,
+    run_all,
+    run_study,
+    seeds_on_disk,
+    select_rows,
+)
 
 # Goodfellow et al. (2014), Table 1, MNIST column (Parzen log-likelihood, nats, mean ± SE).
 PAPER_TABLE = [
@@ -53,6 +62,7 @@ PAPER_TABLE = [
 PAPER_MNIST_ROWS = (
     Row("paper", "advnets mnist-paper (the paper's training)", "mnist-paper"),
     Row("fast", "advnets mnist-fast (the paper's nets, trained otherwise)", "mnist-fast"),
+    Row("fast-ema", "advnets mnist-fast-ema (mnist-fast sampling a slower, later average of G)", "mnist-fast-ema"),
 )
 TARGETS = {"paper-mnist": PAPER_MNIST_ROWS}
 PARZEN_FIGURE = "parzen.png"  # paper-mnist: the Parzen curves of every run, beside the table
@@ -165,7 +175,7 @@ def summarise(out: Path, rows: list[Row], names: dict[str, str], seeds: int, bas
     for row in rows:
         name = names[row.name]
         per_seed = []
-        for seed in range(seeds):
+        for seed in range(row.seeds_of(seeds)):
             run_dir = out / row.name / f"seed-{seed}"
             found = seed_results(run_dir, name)
             if found:
@@ -268,11 +278,13 @@ def reproduce(
         raise UserError("--seeds, --epochs, --eval-every and --jobs must be positive")
     every_row = TARGETS[target]
     chosen = select_rows(target, every_row, rows)
+    # The table's seeds: those asked and those already trained (a rerun of one row keeps the others' seeds).
+    shown = max(seeds, seeds_on_disk(out, every_row))
     # Every row's config first (the table covers every row): a bad override fails before anything trains.
     configs = {
         (row.name, seed): seed_config(row, seed, epochs, eval_every, extra or [])
         for row in every_row
-        for seed in range(seeds)
+        for seed in range(shown)
     }
     out.mkdir(parents=True, exist_ok=True)
     check_layout(out)
@@ -280,9 +292,14 @@ def reproduce(
     with run_lock(out):
         # Baselines first (minutes, not hours): every partial table written below already has them.
         base = baselines(out, configs[every_row[0].name, 0]) if with_baselines else {}
-        tasks = [(out / row.name, configs[row.name, seed]) for seed in range(seeds) for row in chosen]
+        tasks = [
+            (out / row.name, configs[row.name, seed])
+            for seed in range(seeds)
+            for row in chosen
+            if seed < row.seeds_of(seeds)
+        ]
         names = scored_names(list(every_row), configs)  # once: each needs the reference data
-        summarise(out, list(every_row), names, seeds, base)
+        summarise(out, list(every_row), names, shown, base)
         # Partial results survive an interruption: the table is rewritten after every finished run.
-        run_all(tasks, jobs, quiet, lambda i: summarise(out, list(every_row), names, seeds, base))
-        return summarise(out, list(every_row), names, seeds, base)
+        run_all(tasks, jobs, quiet, lambda i: summarise(out, list(every_row), names, shown, base))
+        return summarise(out, list(every_row), names, shown, base)

@@ -375,6 +375,18 @@ def protocol_of(study: Study, cfg: RunConfig) -> str:
     )
 
 
+def seeds_on_disk(out: Path, rows: Sequence[Row]) -> int:
+    """1 + the highest N of any OUT/<row>/seed-N folder of these rows (0 when there is none): a table keeps every
+    seed already trained, so a rerun with fewer --seeds (or of one row) does not drop the others' from it."""
+    found = [
+        int(number)
+        for row in rows
+        for run in (out / row.name).glob("seed-*")
+        if (number := run.name.removeprefix("seed-")).isdigit() and run.is_dir()
+    ]
+    return max(found, default=-1) + 1
+
+
 def run_study(
     target: str,
     out: Path,
@@ -394,7 +406,9 @@ def run_study(
     chosen = select_rows(target, study.rows, rows)
     extra = extra or []
     # Every row's config first (the table covers every row): a bad override fails before anything trains.
-    configs = {(row.name, seed): row_config(row, seed, extra) for row in study.rows for seed in range(seeds)}
+    # The table's seeds: those asked and those already trained (a rerun of one row keeps the others' seeds).
+    shown = max(seeds, seeds_on_disk(out, study.rows))
+    configs = {(row.name, seed): row_config(row, seed, extra) for row in study.rows for seed in range(shown)}
     for row in study.rows:
         check_scored(target, study, row, configs[row.name, 0])
     out.mkdir(parents=True, exist_ok=True)
@@ -409,13 +423,11 @@ def run_study(
     )
     tasks = [(out / row.name, configs[row.name, seed]) for seed in range(seeds) for row in chosen if seed < row.seeds_of(seeds)]
     with run_lock(out):  # held for the whole study; each run's train or resume also locks its folder
-        summarise_study(
-            target, out, configs, seeds, command
-        )  # what earlier commands finished, before training
-        run_all(tasks, jobs, quiet, lambda i: summarise_study(target, out, configs, seeds, command))
+        summarise_study(target, out, configs, shown, command)  # what earlier commands finished, before training
+        run_all(tasks, jobs, quiet, lambda i: summarise_study(target, out, configs, shown, command))
         if study.floor is not None:
             score_floor(study, out, configs[study.rows[0].name, 0])
-        return summarise_study(target, out, configs, seeds, command)
+        return summarise_study(target, out, configs, shown, command)
 
 
 def floor_name(study: Study, cfg: RunConfig) -> str:
