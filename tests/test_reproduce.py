@@ -36,7 +36,7 @@ def test_reproduce_writes_the_table_and_a_rerun_continues(tmp_path):
     results = json.loads((out / "results.json").read_text())
     paper, *others = results["rows"]
     assert (paper["name"], paper["preset"]) == ("paper", "mnist-paper")
-    assert [(r["name"], r["seeds"]) for r in others] == [("fast", []), ("fast-ema", [])]
+    assert [(r["name"], r["seeds"]) for r in others] == [("fast", []), ("fast-ema", []), ("best", [])]
     assert [s["seed"] for s in paper["seeds"]] == [0, 1]
     assert all(
         s["final"]["epoch"] == 2 and s["final"]["name"] == "parzen100-valid50-test60" for s in paper["seeds"]
@@ -92,12 +92,13 @@ def test_every_row_has_its_own_line_and_folder(tmp_path):
     fast_name = "parzen100-valid50-test60-ema"  # mnist-fast keeps G's weight average: its scores say so
     assert "| advnets mnist-fast (the paper's nets, trained otherwise), last evaluated epoch | " in table
     assert f"| {fast_name}; seed 0: " in table
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["fast", "fast-ema", "paper"]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["best", "fast", "fast-ema", "paper"]
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert [(r["name"], r["protocol"], len(r["seeds"])) for r in rows] == [
         ("paper", "parzen100-valid50-test60", 1),
         ("fast", fast_name, 1),
         ("fast-ema", fast_name, 1),
+        ("best", fast_name, 1),
     ]
 
 

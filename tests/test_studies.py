@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from advnets.cli import main
+from advnets.config import load_config, to_dict
 from advnets.errors import UserError
 from advnets.evaluate import metric_options
 from advnets.reproduce import TARGETS as PAPER_TARGETS
@@ -171,6 +172,22 @@ def test_the_mnist_search_probes_keep_the_papers_nets_and_score_at_epoch_50():
         assert cfg.model == fast.model and cfg.data == fast.data and cfg.loss == fast.loss
         assert cfg.train.epochs == 50 and cfg.eval.every_epochs == 5 and "parzen" in cfg.eval.metrics
         check_scored("paper-mnist-search", study, row, cfg)
+
+
+def test_the_late_probes_change_only_what_is_sampled_and_mnist_best_is_the_winner():
+    # paper-mnist-late's rows differ from mnist-fast-ema only in G's weight average (which never feeds back into
+    # training) and the evaluation schedule; mnist-best is its winning row as a preset, so paper-mnist's `best`
+    # runs are that row's runs (check_same_run in the committed-runs test holds them to it).
+    from advnets.training.trainer import changed_keys
+
+    def trained(old, new):  # the keys that change what is trained or sampled
+        return [k for k in changed_keys(to_dict(old), to_dict(new)) if not k.startswith("eval.") and k != "name"]
+
+    study = STUDIES["paper-mnist-late"]
+    base = row_config(Row("fast-ema", "", "mnist-fast-ema"), 0, [])
+    for row in study.rows:
+        assert trained(base, row_config(row, 0, [])) == ["train.ema_decay"]
+    assert trained(row_config(study.rows[0], 0, []), load_config("mnist-best", ["seed=0"])) == []
 
 
 def test_a_seed_with_no_high_quality_sample_leaves_reverse_kl_undefined(tmp_path, tiny_study):

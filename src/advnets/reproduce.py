@@ -63,6 +63,7 @@ PAPER_MNIST_ROWS = (
     Row("paper", "advnets mnist-paper (the paper's training)", "mnist-paper"),
     Row("fast", "advnets mnist-fast (the paper's nets, trained otherwise)", "mnist-fast"),
     Row("fast-ema", "advnets mnist-fast-ema (mnist-fast sampling a slower, later average of G)", "mnist-fast-ema"),
+    Row("best", "advnets mnist-best (mnist-fast-ema with G's average twice as long)", "mnist-best"),
 )
 TARGETS = {"paper-mnist": PAPER_MNIST_ROWS}
 PARZEN_FIGURE = "parzen.png"  # paper-mnist: the Parzen curves of every run, beside the table
@@ -181,7 +182,7 @@ def summarise(out: Path, rows: list[Row], names: dict[str, str], seeds: int, bas
             if found:
                 per_seed.append({"seed": seed, **found})
                 curves += [
-                    {**r, "series": f"{row.name}, seed {seed}"}
+                    {**r, "series": f"{row.name}, seed {seed}", "family": row.name}
                     for r in read_evals(run_dir, name, training_only=True)
                 ]
         if per_seed:

@@ -17,6 +17,7 @@ from advnets.reporting.figures import (
     plot_metric_curve,
     read_metrics,
     save_image_grid,
+    series_styles,
 )
 
 G = figures.PAD_VALUE  # the grey of the padding
@@ -250,6 +251,19 @@ def test_plot_metric_curve_with_error_bars_reference_and_series(tmp_path):
     assert size == (840, 540)
     assert colours > 20
     assert [p.name for p in tmp_path.iterdir()] == ["parzen.png"]
+
+
+def test_series_of_one_family_share_a_colour_and_differ_in_marker():
+    # paper-mnist's figure: every seed of a row in the row's colour (12 series would otherwise cycle 10 colours
+    # and give two rows' seeds one colour), each seed its own marker and line style.
+    groups = {f"{row}, seed {s}": [{"family": row}] for row in ("paper", "fast") for s in (0, 1, 2)}
+    groups["lone"] = [{}]  # no family: a colour of its own
+    styles = series_styles(groups)
+    assert [styles[f"paper, seed {s}"]["color"] for s in (0, 1, 2)] == ["C0"] * 3
+    assert [styles[f"fast, seed {s}"]["color"] for s in (0, 1, 2)] == ["C1"] * 3
+    assert styles["lone"]["color"] == "C2"
+    assert [styles[f"fast, seed {s}"]["marker"] for s in (0, 1, 2)] == ["o", "s", "^"]
+    assert styles["paper, seed 1"]["linestyle"] != styles["paper, seed 0"]["linestyle"]
 
 
 def test_plot_metric_curve_minimal(tmp_path):

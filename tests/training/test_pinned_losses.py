@@ -12,7 +12,14 @@ them on: on an AMD EPYC (AVX2, torch 2.13.0, 2 threads) the pins of this file di
 G: -10.62362929664232 for -10.6236291128007). There each value (every pinned loss and monitor, both nets' weight
 sums) must agree within RELATIVE = 1e-6, with ABSOLUTE = 1e-9 for values near 0: six times the largest drift
 measured, and orders of magnitude below what a real change does (another loss, sign, learning rate or order of
-the steps). "_machine": null means that no machine is known to reproduce every pin (they were recorded before
+the steps). Nets with convolutions drift far more across CPUs: torch picks another convolution kernel per vector
+unit, and Adam's first steps (each parameter's update divided by its own tiny gradient scale) and batch norm
+amplify the last bits about 2-3× per update. On an AMD EPYC with AVX-512 (torch 2.13.0, 2 threads) dcgan-mnist,
+cgan-mnist and stacked-mnist moved by up to 2e-5 relative in their first 4 updates and up to 2.4e-3 by update 12
+(stacked-mnist's d_loss at update 11), the weight sums by up to 2e-4. So a case whose nets have a convolution
+compares its first CONV_EARLY updates within CONV_RELATIVE_EARLY = 1e-4 and the later updates and weight sums
+within CONV_RELATIVE = 1e-2 (5× the drift measured each time): a changed loss, sign or learning rate moves the
+first updates by far more (a 10% higher rate for G or D moves dcgan-mnist's update 2 by 4e-2). "_machine": null means that no machine is known to reproduce every pin (they were recorded before
 fingerprints were, and not on that AMD EPYC); then every machine compares within the tolerance.
 
 `python -m tests.training.test_pinned_losses` pins the cases not pinned yet, `--repin CASE...` re-pins cases an
@@ -58,6 +65,7 @@ STEPS = 12
 # What `pin` records of each update (the losses and every monitor the shipped losses log).
 PINNED_KEYS = ("d_loss", "g_loss", "d_real", "d_fake", "d_fake_g", "critic_real", "critic_fake", "critic_gap")
 RELATIVE, ABSOLUTE = 1e-6, 1e-9  # across machines; see the module docstring
+CONV_EARLY, CONV_RELATIVE_EARLY, CONV_RELATIVE = 4, 1e-4, 1e-2  # the same, for nets with convolutions
 
 
 def cpu_model() -> str:
@@ -118,15 +126,23 @@ def weight_sums(trainer: Trainer) -> dict[str, float]:
         }
 
 
-def assert_matches(case: str, where: str, got: float, want: float, *, exact: bool) -> None:
+def has_convolutions(trainer: Trainer) -> bool:
+    return any(
+        isinstance(m, torch.nn.modules.conv._ConvNd) for net in (trainer.G, trainer.D) for m in net.modules()
+    )
+
+
+def assert_matches(
+    case: str, where: str, got: float, want: float, *, exact: bool, rel: float = RELATIVE
+) -> None:
     if exact:
         assert got == want, (
             f"{case}: {where} moved: {got!r} != pinned {want!r} "
             f"(exact: this machine is the file's {MACHINE_KEY})"
         )
     else:
-        assert math.isclose(got, want, rel_tol=RELATIVE, abs_tol=ABSOLUTE), (
-            f"{case}: {where} moved: {got!r} != pinned {want!r}, beyond rel {RELATIVE:g} / abs {ABSOLUTE:g} "
+        assert math.isclose(got, want, rel_tol=rel, abs_tol=ABSOLUTE), (
+            f"{case}: {where} moved: {got!r} != pinned {want!r}, beyond rel {rel:g} / abs {ABSOLUTE:g} "
             f"(relative difference {abs(got - want) / max(abs(want), 1e-300):.2g}; compared within the "
             f"tolerance because this machine is not the file's {MACHINE_KEY})"
         )
@@ -137,16 +153,19 @@ def test_first_updates_log_the_pinned_losses(case):
     assert case in PINNED, f"{case} is not pinned: run `python -m tests.training.test_pinned_losses` to pin it"
     exact = PINNED.get(MACHINE_KEY) == this_machine()
     trainer = first_updates(case)
+    conv = has_convolutions(trainer)
     expected = PINNED[case]
     assert len(expected["steps"]) == STEPS, f"{case}: {len(expected['steps'])} updates pinned, not {STEPS}"
     for step, want in enumerate(expected["steps"], start=1):
         got = {k: float(v) for k, v in trainer.train_step().items()}
         # Every number pinned for this update is checked: a monitor the step stopped logging is a failure too.
         assert set(want) <= set(got), f"{case}: step {step} no longer logs {sorted(set(want) - set(got))}"
+        rel = (CONV_RELATIVE_EARLY if step <= CONV_EARLY else CONV_RELATIVE) if conv else RELATIVE
         for key in want:
-            assert_matches(case, f"step {step} {key}", got[key], want[key], exact=exact)
+            assert_matches(case, f"step {step} {key}", got[key], want[key], exact=exact, rel=rel)
     for key, got_sum in weight_sums(trainer).items():
-        assert_matches(case, f"{key} after {STEPS} updates", got_sum, expected[key], exact=exact)
+        rel = CONV_RELATIVE if conv else RELATIVE
+        assert_matches(case, f"{key} after {STEPS} updates", got_sum, expected[key], exact=exact, rel=rel)
 
 
 def test_the_pins_name_the_machine_that_reproduces_them():

@@ -211,7 +211,8 @@ def plot_metric_curve(
     """One metric (records[i][key]) against records[i][x] to a PNG at `path`, e.g. the Parzen log-likelihood
     per epoch with ± standard-error bars (`err_key`) and the paper's Table 1 value as a `reference` line
     ({"paper (225)": 225.0}). Records lacking `key` or `x` are skipped. Records carrying a "series" key (e.g.
-    "seed 1") are drawn as one line per series. A series of one point has its value written beside it, and a
+    "seed 1") are drawn as one line per series; series that also carry a "family" key (e.g. a table's row) share
+    its colour and differ in marker and line style (`series_styles`). A series of one point has its value written beside it, and a
     figure whose records all share one x gets an axis one unit either side of it (not matplotlib's ±5%).
 
     Late training: when the points of the last `late` fraction of the x range (default the last 75% of epochs) span
@@ -334,6 +335,7 @@ def _draw_metric(
 ) -> None:
     """Each series with its error bars, and the reference lines, on `ax` (a lone point's value written when
     `annotate`)."""
+    styles_of = series_styles(groups)
     for label, group in groups.items():
         group = sorted(group, key=lambda r: r[x])
         xs, ys = _series(group, x, key)
@@ -343,7 +345,7 @@ def _draw_metric(
             errs = np.array(
                 [r[err_key] if _is_number(r.get(err_key)) else np.nan for r in group], dtype=float
             )
-        ax.errorbar(xs, ys, yerr=errs, marker="o", markersize=4, capsize=3, linewidth=1.5, label=label)
+        ax.errorbar(xs, ys, yerr=errs, markersize=4, capsize=3, linewidth=1.5, label=label, **styles_of[label])
         if annotate and len(group) == 1:  # a lone marker is easy to misread: write its value
             err = f" ± {errs[0]:.3g}" if errs is not None and np.isfinite(errs[0]) else ""
             ax.annotate(f"{ys[0]:.4g}{err}", (xs[0], ys[0]), xytext=(8, 4), textcoords="offset points")
@@ -352,13 +354,36 @@ def _draw_metric(
     for i, (label, value) in enumerate((reference or {}).items()):
         ax.axhline(
             value,
-            color=f"C{(i + len(groups)) % 10}",
+            color=f"C{(i + len({st['color'] for st in styles_of.values()})) % 10}",
             linestyle=styles[i % len(styles)],
             linewidth=1.2,
             label=label,
         )
     if all(float(x_value).is_integer() for group in groups.values() for x_value in (r[x] for r in group)):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+SERIES_MARKERS = ("o", "s", "^", "D", "v", "P")
+SERIES_LINES = ("-", "--", ":", "-.")
+
+
+def series_styles(groups: dict[str, list[dict]]) -> dict[str, dict[str, Any]]:
+    """Each series' colour, marker and line style: one colour per family (the records' "family" key, else the
+    series itself), so that e.g. every seed of a table's row reads as that row; within a family each member has
+    its own marker and line style. Colours follow matplotlib's cycle, C0-C9, in order of first appearance."""
+    families: dict[str, int] = {}
+    members: dict[str, int] = {}
+    styles = {}
+    for label, group in groups.items():
+        family = str(group[0].get("family", label))
+        colour = families.setdefault(family, len(families))
+        member = members[family] = members.get(family, -1) + 1
+        styles[label] = {
+            "color": f"C{colour % 10}",
+            "marker": SERIES_MARKERS[member % len(SERIES_MARKERS)],
+            "linestyle": SERIES_LINES[member % len(SERIES_LINES)],
+        }
+    return styles
 
 
 # --------------------------------------------------------------------------------------------------- helpers
