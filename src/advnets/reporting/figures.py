@@ -212,8 +212,9 @@ def plot_metric_curve(
     per epoch with ± standard-error bars (`err_key`) and the paper's Table 1 value as a `reference` line
     ({"paper (225)": 225.0}). Records lacking `key` or `x` are skipped. Records carrying a "series" key (e.g.
     "seed 1") are drawn as one line per series; series that also carry a "family" key (e.g. a table's row) share
-    its colour and differ in marker and line style (`series_styles`). A series of one point has its value written beside it, and a
-    figure whose records all share one x gets an axis one unit either side of it (not matplotlib's ±5%).
+    its colour and differ in marker and line style (`series_styles`). A series of one point has its value written
+    beside it, and a figure whose records all share one x gets an axis one unit either side of it (not
+    matplotlib's ±5%).
 
     Late training: when the points of the last `late` fraction of the x range (default the last 75% of epochs) span
     at most half the y-range of the whole curve (the first epochs' -170 nats flatten everything after them), a
@@ -354,7 +355,7 @@ def _draw_metric(
     for i, (label, value) in enumerate((reference or {}).items()):
         ax.axhline(
             value,
-            color=f"C{(i + len({st['color'] for st in styles_of.values()})) % 10}",
+            color=f"C{(i + len({style['color'] for style in styles_of.values()})) % 10}",  # after the series' colours
             linestyle=styles[i % len(styles)],
             linewidth=1.2,
             label=label,
