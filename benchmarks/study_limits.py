@@ -5,7 +5,7 @@
 
 For each row, one update of its config (seed 0, after one warm-up update) is recorded op by op and its
 compute-bound ops (mm, addmm, bmm, convolutions) are replayed alone on fresh tensors of the same shapes
-(benchmarks/limit.py), timed as the median of repeats. The study's table (`advnets reproduce STUDY`, RESULTS.md,
+(benchmarks/limit.py), timed round-robin over the rows (medians of the rounds). The study's table (`advnets reproduce STUDY`, RESULTS.md,
 "Time") multiplies each row's runs' updates by these seconds: the time the runs would take if nothing but their
 products cost anything, beside the time they took. FLOPs per update (torch.utils.flop_counter) are recorded beside.
 """
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from limit import Recorder, replay
-from report import cpu_model
+from report import cpu_model, time_round_robin
 from torch.utils.flop_counter import FlopCounterMode
 
 from advnets.studies import STUDIES, row_config
@@ -30,9 +30,10 @@ from advnets.training.trainer import Trainer
 QUIET = ["log.progress=false", "log.tensorboard=false"]
 
 
-def seconds_per_update(trainer: Trainer, repeats: int) -> tuple[float, float | None]:
-    """(median seconds of one update's replayed products, FLOPs of one update or None where torch's counter
-    cannot follow the update: its module hooks refuse autograd.grad, which R1 and the gradient penalty call)."""
+def replayed_update(trainer: Trainer) -> tuple[Callable[[int], None], float | None]:
+    """A function replaying one update's products n times on fresh tensors, and the FLOPs of one update (None
+    where torch's counter cannot follow the update: its module hooks refuse autograd.grad, which R1 and the
+    gradient penalty call)."""
     trainer.train_step()  # warm-up: optimiser state, allocator
     recorder = Recorder()
     with recorder:
@@ -44,14 +45,7 @@ def seconds_per_update(trainer: Trainer, repeats: int) -> tuple[float, float | N
         flops: float | None = float(counter.get_total_flops())
     except RuntimeError:
         flops = None
-    run = replay(recorder.ops)
-    run(2)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run(5)
-        times.append((time.perf_counter() - start) / 5)
-    return statistics.median(times), flops
+    return replay(recorder.ops), flops
 
 
 def main() -> None:
@@ -68,9 +62,11 @@ def main() -> None:
     out = Path(args.out or f"reproductions/{args.study}")
     machine = f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
     limits = {}
-    for row in study.rows:
-        cfg = row_config(row, 0, QUIET)
-        seconds, flops = seconds_per_update(Trainer.from_config(cfg), args.repeats)
+    replays = [replayed_update(Trainer.from_config(row_config(row, 0, QUIET))) for row in study.rows]
+    # Round-robin over the rows, medians over the rounds: timed one row after another, the same products measured
+    # 21 or 28 ms by their place in the order (the machine's state drifts); interleaved, every row sees it alike.
+    times = time_round_robin([run for run, _ in replays], steps=5, repeats=args.repeats)
+    for row, (_, flops), seconds in zip(study.rows, replays, times, strict=True):
         limits[row.name] = {
             "seconds_per_update": seconds,
             "flops_per_update": flops,

@@ -24,7 +24,10 @@ IDX_SOURCES = {source.name: source for source in (idx.MNIST, idx.FASHION_MNIST)}
 # the data a test asks for is the user's, whatever the test running at that moment did to the environment.
 SESSION_ADVNETS_DATA = os.environ.get("ADVNETS_DATA")
 
+# On the CPU even where a GPU is present (device=auto would take it): the tests compare with numbers made on CPUs;
+# tests/test_cuda.py checks the GPU against them.
 TINY = [
+    "device=cpu",
     "data.name=digits",
     "model.z_dim=8",
     "model.generator.hidden=[16]",

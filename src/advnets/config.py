@@ -112,7 +112,7 @@ class SpeedConfig:
     autocast: str = "none"  # none | bf16: training's forward passes under torch.autocast in bfloat16 (weights, optimiser state and losses stay float32); CPU and CUDA
     tf32: bool = False  # CUDA float32 matrix products and cuDNN convolutions in TF32 (Ampere GPUs and later); no effect on a CPU
     channels_last: bool = False  # convolutional nets' weights and image batches in NHWC memory order (tensor cores, oneDNN)
-    compile: str = "none"  # none | default | reduce-overhead (CUDA graphs on a GPU) | max-autotune: torch.compile G and D in place
+    compile: str = "none"  # none | default | reduce-overhead | max-autotune: torch.compile G and D in place (on a GPU the last two, CUDA graphs, are refused)
     compile_backend: str = "inductor"  # torch.compile's backend: inductor (needs a C++ compiler on the CPU) | aot_eager | eager (no speed; checks that the nets trace)
 
 

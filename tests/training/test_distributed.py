@@ -39,6 +39,18 @@ def test_the_ranks_slices_together_are_the_single_process_batch():
     assert ranks[0].cursor == ranks[1].cursor == single.cursor
 
 
+def test_more_processes_on_a_machine_than_it_has_gpus_are_refused_with_the_fix(monkeypatch):
+    from advnets.errors import UserError
+    from advnets.training import distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda index: pytest.fail("set_device must not be reached"))
+    with pytest.raises(UserError, match=r"process 2 on this machine, which has 1 GPU.*--nproc_per_node=1.*device=cpu"):
+        distributed.join(torch.device("cuda"))
+
+
 def test_a_rank_needs_its_share_of_examples():
     from advnets.errors import UserError
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from advnets.config import SpeedConfig
 from advnets.errors import UserError
+from advnets.training.speed import refuse_cuda_graphs
 from advnets.training.trainer import Trainer, check_resumable
 from tests.conftest import tiny_config
 from tests.data.cifar_files import use_fake_cifar
@@ -139,6 +141,16 @@ def test_compile_with_inductor_on_the_cpu_matches_the_eager_run():
     plain = Trainer.from_config(tiny_config())
     fast = Trainer.from_config(tiny_config("speed.compile=default"))
     assert losses_of(fast, 2) == pytest.approx(losses_of(plain, 2), rel=1e-5)
+
+
+def test_cuda_graphs_are_refused_on_a_gpu_and_allowed_on_the_cpu():
+    # On an H200 (benchmarks/RESULTS.md, "On a GPU") CUDA graphs failed inside the updates; tests/test_cuda.py
+    # checks the refusal on a GPU, this the rule itself on any machine.
+    for mode in ("reduce-overhead", "max-autotune"):
+        with pytest.raises(UserError, match=f"speed.compile={mode} records CUDA graphs.*speed.compile=default"):
+            refuse_cuda_graphs(SpeedConfig(compile=mode), torch.device("cuda"))
+        refuse_cuda_graphs(SpeedConfig(compile=mode), torch.device("cpu"))
+    refuse_cuda_graphs(SpeedConfig(compile="default"), torch.device("cuda"))
 
 
 @pytest.mark.parametrize(

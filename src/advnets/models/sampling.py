@@ -99,6 +99,7 @@ def sample_stream(
 
 def generate_from(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """G(z) [N, *shape] on the CPU for a given latent batch z [N, z_dim] (the fixed grid of sample pictures) and,
-    for a conditional G, its labels [N]."""
+    for a conditional G, its labels [N]; both are moved to G's device."""
+    device = next(G.parameters()).device
     with eval_mode(G):
-        return call_generator(G, z, labels).float().cpu()
+        return call_generator(G, z.to(device), labels.to(device) if labels is not None else None).float().cpu()

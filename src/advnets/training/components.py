@@ -25,7 +25,7 @@ from advnets.penalties import build_penalties
 from advnets.training.ema import make_ema
 from advnets.training.optim import build_optimizer
 from advnets.training.parts import Parts
-from advnets.training.speed import apply_speed, autocast_context
+from advnets.training.speed import apply_speed, autocast_context, refuse_cuda_graphs
 from advnets.training.updates import UPDATES, UpdateRule
 from advnets.transforms import build_transforms
 
@@ -87,6 +87,7 @@ def build_components(cfg: RunConfig, data: DataSet | None = None) -> Components:
     # A copy of the initialised G: it draws no random numbers, so the weights above stay the seed's. Copied before
     # the speed switches: the average only samples, uncompiled.
     G_ema = make_ema(G) if cfg.train.ema_decay is not None else None
+    refuse_cuda_graphs(cfg.speed, device)
     apply_speed(cfg.speed, G, D)
     parts = Parts(
         G=G,

@@ -36,6 +36,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from advnets.errors import UserError
+
 # How long a rank waits in a collective: long enough for rank 0's evaluations (an Inception FID of 10,000
 # images takes about half an hour on a CPU) and checkpoints.
 TIMEOUT = timedelta(hours=3)
@@ -75,7 +77,13 @@ def join(device: torch.device) -> World:
     if not launched_by_torchrun() or not dist.is_available() or dist.is_initialized():
         return current_world()
     if device.type == "cuda":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        local, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        if local >= gpus:
+            raise UserError(
+                f"torchrun started process {local + 1} on this machine, which has {gpus} GPU(s) PyTorch sees: one "
+                f"process per GPU (torchrun --nproc_per_node={gpus}), or several on the CPU with device=cpu"
+            )
+        torch.cuda.set_device(local)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)
     return current_world()
 

@@ -14,8 +14,9 @@ Each switch changes how the same maths runs, never what is computed, and each is
 - `channels_last`: convolutional nets' 4-D weights and the real image batches in NHWC order, the layout tensor cores
   and oneDNN convolutions want. Values are unchanged; only strides differ.
 - `compile`: `nn.Module.compile` on G and D in place, so their state_dict keys, checkpoints and hooks are the
-  uncompiled modules' (a `torch.compile(module)` wrapper would prefix every key with `_orig_mod.`). `reduce-overhead`
-  records CUDA graphs on a GPU. advnets' dropout draws from the run's generator, which the compiler leaves outside
+  uncompiled modules' (a `torch.compile(module)` wrapper would prefix every key with `_orig_mod.`). On a GPU
+  `reduce-overhead` and `max-autotune` would record CUDA graphs, which fail inside the updates: they are refused
+  there (`refuse_cuda_graphs`). advnets' dropout draws from the run's generator, which the compiler leaves outside
   its graphs (a graph break at each dropout layer: the same masks, a smaller graph). Double backward (gradient penalty, R1, the unrolled rule) is refused by the config
   check: compiled graphs do not support it. G's weight average is left uncompiled (it only samples).
 """
@@ -30,6 +31,7 @@ import torch
 from torch import nn
 
 from advnets.config import SpeedConfig
+from advnets.errors import UserError
 
 AutocastContext = Callable[[], AbstractContextManager[object]]
 
@@ -40,6 +42,19 @@ def autocast_context(options: SpeedConfig, device: torch.device) -> AutocastCont
         return contextlib.nullcontext
     dtype = {"bf16": torch.bfloat16}[options.autocast]
     return lambda: torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def refuse_cuda_graphs(options: SpeedConfig, device: torch.device) -> None:
+    """On a GPU, inductor's reduce-overhead and max-autotune modes replay CUDA graphs, which fail inside advnets'
+    updates (seen on an H200 with torch 2.11, benchmarks/RESULTS.md "On a GPU": a graph's output was overwritten by
+    its next replay before the update had used it, for DCGAN's and the ring lab's nets). Refused before training
+    starts rather than failing at the first update; on a CPU these modes record no graphs and are allowed."""
+    if device.type == "cuda" and options.compile in ("reduce-overhead", "max-autotune"):
+        raise UserError(
+            f"speed.compile={options.compile} records CUDA graphs on a GPU, which advnets' training updates do not "
+            "support yet (a graph's outputs are overwritten by its next replay within one update); use "
+            "speed.compile=default (inductor's kernels without CUDA graphs)"
+        )
 
 
 def set_tf32(options: SpeedConfig) -> None:
