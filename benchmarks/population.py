@@ -3,6 +3,7 @@
     python benchmarks/population.py                            # toy-1d, ring-8, grid-25; a markdown table
     python benchmarks/population.py --cases toy-1d --sizes 8,64 --out benchmarks/RESULTS.md
     python benchmarks/population.py --cases digits,mnist-paper --sizes 2,4 --steps 5   # nets with dropout
+    python benchmarks/population.py --cases dcgan-fashion --sizes 3 --steps 3 --threads 1   # convolutions
 
 A population trains N seeds of one config as one batched computation (advnets.training.population). Rows per case:
 - one run: the advnets Trainer's hot loop for one seed (what each process of `--jobs` or a loop over seeds runs);
@@ -28,7 +29,8 @@ from advnets.data import load_data
 from advnets.training.population import Population
 from advnets.training.trainer import Trainer
 
-CASES = ("toy-1d", "ring-8", "grid-25", "digits", "mnist-paper")  # the last two: maxout D with dropout
+# digits and mnist-paper: maxout D with dropout; the dcgan presets: convolutions (MNIST or Fashion-MNIST files)
+CASES = ("toy-1d", "ring-8", "grid-25", "digits", "mnist-paper", "dcgan-mnist", "dcgan-fashion")
 DEFAULT_CASES = CASES[:3]
 
 
@@ -66,19 +68,28 @@ def measure(case: str, sizes: list[int], steps: int, repeats: int) -> list[tuple
     return [(label, n, s) for (label, n, _), s in zip(rows, seconds, strict=True)]
 
 
+def rate(per_second: float) -> str:
+    """Member-updates per second: whole numbers, with a decimal for the slow convolutional cases."""
+    return f"{per_second:.2f}" if per_second < 10 else f"{per_second:.0f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default=",".join(DEFAULT_CASES), help=f"comma-separated, of: {', '.join(CASES)}")
     parser.add_argument("--sizes", default="4,16,64", help="population sizes (comma-separated)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
     parser.add_argument("--out", help="append the table to this markdown file")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     sizes = [int(s) for s in args.sizes.split(",")]
     lines = [
         f"Machine: {cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
         f"{time.strftime('%Y-%m-%d')}. Command: `python benchmarks/population.py --cases {args.cases} --sizes "
-        f"{args.sizes} --steps {args.steps} --repeats {args.repeats}`.",
+        f"{args.sizes} --steps {args.steps} --repeats {args.repeats}"
+        + (f" --threads {args.threads}`." if args.threads else "`."),
         "",
         "| case | loop | ms / step | member-updates / s | × one run | of limit | peak RSS (MB) |",
         "|---|---|---|---|---|---|---|",
@@ -90,10 +101,10 @@ def main() -> None:
         for i in range(0, len(rows), 2):
             (label, n, s), (_, _, limit) = rows[i], rows[i + 1]
             lines.append(
-                f"| {case} | {label} | {s * 1e3:.1f} | {n / s:.0f} | {one / s * n:.2f} | {limit / s:.2f} | {rss:.0f} |"
+                f"| {case} | {label} | {s * 1e3:.1f} | {rate(n / s)} | {one / s * n:.2f} | {limit / s:.2f} | {rss:.0f} |"
             )
             lines.append(
-                f"| {case} | {label}: products alone (limit) | {limit * 1e3:.1f} | {n / limit:.0f} | "
+                f"| {case} | {label}: products alone (limit) | {limit * 1e3:.1f} | {rate(n / limit)} | "
                 f"{one / limit * n:.2f} | 1.00 | |"
             )
     emit("\n".join(lines) + "\n", args.out)

@@ -9,7 +9,7 @@ import pytest
 from advnets.config import build_config
 from advnets.errors import UserError
 from advnets.runs.checkpoint import load_checkpoint
-from advnets.runs.population import resume_population, seed_list, train_population
+from advnets.runs.population import batchable, resume_population, seed_list, train_population
 from advnets.runs.run_dir import RunDir, load_run_config
 from advnets.runs.session import resume, train
 from tests.conftest import TINY
@@ -72,6 +72,21 @@ def test_the_cli_trains_seeds_as_a_population_or_one_after_another(tmp_path):
     assert apart.returncode == 0, apart.stderr
     assert "one after another (on a CPU, nets of 2.4 M parameters train no faster" in apart.stderr
     assert sorted(p.name for p in (tmp_path / "apart").iterdir()) == ["seed-3", "seed-5"]
+
+
+def test_convolutional_nets_train_one_after_another_on_a_cpu():
+    # 3 dcgan-fashion members made 0.84x one run's member-updates on this CPU (docs/populations.md); dense nets of
+    # the same config still batch.
+    dcgan = [
+        "model.generator.arch=dcgan",
+        "model.generator.width=4",
+        "model.generator.output=sigmoid",
+        "model.discriminator.arch=dcgan",
+        "model.discriminator.width=4",
+    ]
+    cfgs = [build_config(overrides=[*BATCHABLE, *dcgan, f"seed={seed}"]) for seed in (0, 1)]
+    assert "convolutional nets train slower as one population" in (batchable(cfgs) or "")
+    assert batchable([build_config(overrides=[*BATCHABLE, f"seed={seed}"]) for seed in (0, 1)]) is None
 
 
 @pytest.mark.parametrize(

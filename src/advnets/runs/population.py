@@ -23,6 +23,7 @@ from advnets.runs.run_dir import RunDir, create_run_dir
 from advnets.runs.session import default_hooks, finished_message
 from advnets.training.distributed import current_world
 from advnets.training.population import Population, parts_problem, population_problem
+from advnets.training.speed import is_convolutional
 from advnets.training.trainer import Trainer, check_resumable
 
 
@@ -36,7 +37,8 @@ class Outcome:
 # On a CPU a population pays only for small nets: their updates are mostly per-operation overhead, which it pays
 # once for all members; larger nets keep the matrix units busy already, and batched products (bmm) run slower than
 # one run's (mm). Measured here (benchmarks/RESULTS.md, "Populations"): ring-8's 0.9 M parameters 1.4x one run,
-# mnist-paper's 3.7 M 0.74x. On a GPU every allowed population is used.
+# mnist-paper's 3.7 M 0.74x. Convolutional nets of any size lose too: 3 dcgan-fashion members made 0.84x the
+# member-updates of one run (one thread each). On a GPU every allowed population is used.
 CPU_POPULATION_MAX_PARAMETERS = 2_000_000
 
 
@@ -48,10 +50,16 @@ def batchable(cfgs: Sequence[RunConfig], data: DataSet | None = None) -> str | N
         trainer = Trainer.from_config(cfgs[0], data=data)
         problem = parts_problem(trainer.parts)
         size = sum(p.numel() for net in (trainer.G, trainer.D) for p in net.parameters())
-        if problem is None and trainer.device.type == "cpu" and size > CPU_POPULATION_MAX_PARAMETERS:
+        on_cpu = trainer.device.type == "cpu"
+        if problem is None and on_cpu and size > CPU_POPULATION_MAX_PARAMETERS:
             problem = (
                 f"on a CPU, nets of {size / 1e6:.1f} M parameters train no faster as one population than one after "
                 f"another (above {CPU_POPULATION_MAX_PARAMETERS / 1e6:.0f} M; docs/populations.md)"
+            )
+        if problem is None and on_cpu and any(is_convolutional(net) for net in (trainer.G, trainer.D)):
+            problem = (
+                "on a CPU, convolutional nets train slower as one population than one after another (the members' "
+                "convolutions batch into grouped ones; docs/populations.md)"
             )
     if problem is None and current_world().size > 1:
         problem = "populations do not run under torchrun"
