@@ -37,7 +37,7 @@ class Outcome:
 # On a CPU a population pays only for small nets: their updates are mostly per-operation overhead, which it pays
 # once for all members; larger nets keep the matrix units busy already, and batched products (bmm) run slower than
 # one run's (mm). Measured here (benchmarks/RESULTS.md, "Populations"): ring-8's 0.9 M parameters 1.4x one run,
-# mnist-paper's 3.7 M 0.74x. Convolutional nets of any size lose too: 3 dcgan-fashion members made 0.84x the
+# mnist-paper's 3.7 M 0.74x. Convolutional nets of any size lose too: 3 dcgan-fashion members made 0.79x the
 # member-updates of one run (one thread each). On a GPU every allowed population is used.
 CPU_POPULATION_MAX_PARAMETERS = 2_000_000
 
