@@ -170,6 +170,35 @@ def test_screening_only_with_true_float32_matmuls_on_the_cpu():
         torch.set_float32_matmul_precision(before)
 
 
+def test_small_sigmas_sum_only_the_entries_in_their_window(monkeypatch):
+    # 200 clusters far apart, 10 samples each: at σ = 0.01 and 0.02 a point's terms vanish but for its own
+    # cluster's (0.5% of a block's entries), so those two σ take the gathered branch; σ = 3 spans everything and
+    # takes the dense one. Checked: the branch is taken, it equals every term summed (all σ dense) to rounding,
+    # and both equal the float64 brute force to the distances' rounding (‖x‖² ≈ 800, times 1/2σ² = 5,000).
+    rng = np.random.default_rng(4)
+    centres = 10.0 * rng.standard_normal((200, 8))
+    samples = torch.from_numpy(np.repeat(centres, 10, axis=0) + 0.01 * rng.standard_normal((2000, 8)))
+    x = torch.from_numpy(centres[:40] + 0.01 * rng.standard_normal((40, 8)))
+    sigmas = [0.01, 0.02, 3.0]
+    gathered = []
+    real_nonzero = torch.nonzero
+
+    def spy(t, *args, **kw):
+        if kw.get("as_tuple") and t.dtype == torch.bool:
+            gathered.append(int(t.count_nonzero()))
+        return real_nonzero(t, *args, **kw)
+
+    monkeypatch.setattr(parzen, "_can_screen", lambda device, d: False)  # the σ grid's path
+    monkeypatch.setattr(torch, "nonzero", spy)
+    got = parzen_log_density(x, samples, sigmas, chunk_size=2000).numpy()
+    assert 0 < gathered[0] < 0.01 * x.shape[0] * samples.shape[0]
+    monkeypatch.setattr(parzen, "_SPARSE_FRACTION", -1.0)  # every σ through every entry
+    dense = parzen_log_density(x, samples, sigmas, chunk_size=2000).numpy()
+    assert len(gathered) == 1
+    assert_allclose(got, dense, rtol=1e-14, atol=1e-12)
+    assert_allclose(got, brute_force(x.numpy(), samples.numpy(), sigmas), rtol=0, atol=1e-8)
+
+
 def test_float32_inputs_are_evaluated_in_float64():
     # In float32, ‖x‖² + ‖s‖² − 2x·s for x ≈ s with ‖x‖² ≈ 1e4 loses every digit of a 1e-8 distance.
     rng = np.random.default_rng(1)
