@@ -70,6 +70,7 @@ class TrainConfig:
     d_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     ema_decay: float | None = None  # G_ema <- decay*G_ema + (1-decay)*G after each G update, for samples and scores (null = off; e.g. 0.999)
     ema_start: int = 0  # G updates before the average starts: until then G_ema copies G (so a large decay forgets the init)
+    ema_bn_batches: int = 16  # noise batches (of batch_size) re-estimating G_ema's batch-norm statistics before it samples or is saved (BigGAN's standing statistics); 0 = copy G's
 
 
 @dataclass
@@ -559,6 +560,11 @@ def validate(cfg: RunConfig) -> None:
         raise UserError(
             f"train.ema_decay={decay} must be in (0, 1), e.g. 0.999 (the weight kept by the average each update); "
             "null turns the average off"
+        )
+    if cfg.train.ema_bn_batches < 0:
+        raise UserError(
+            f"train.ema_bn_batches={cfg.train.ema_bn_batches} must be 0 or more: the noise batches that re-estimate the "
+            f"weight average's batch-norm statistics (0 copies G's)"
         )
     if cfg.train.ema_start < 0:
         raise UserError(

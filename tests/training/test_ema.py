@@ -9,7 +9,7 @@ from torch.testing import assert_close
 from advnets.config import to_dict
 from advnets.config_reference import reference_text
 from advnets.errors import UserError
-from advnets.training.ema import make_ema, update_ema
+from advnets.training.ema import batch_norm_layers, make_ema, standing_statistics, update_ema
 from advnets.training.trainer import Trainer, check_resumable
 from tests.conftest import tiny_config
 
@@ -139,3 +139,63 @@ def test_a_resume_can_neither_switch_the_average_on_nor_change_its_decay():
     for saved, new in (switched_on, decay_changed):
         with pytest.raises(UserError, match="train.ema_decay changed"):
             check_resumable(to_dict(saved), tiny_config(new))
+
+
+# ------------------------------------------------------------------------------------------ batch-norm statistics
+def test_standing_statistics_are_the_plain_average_over_the_seeded_noise_batches():
+    torch.manual_seed(0)
+    G = make_ema(nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, momentum=0.3), nn.Dropout(0.5), nn.Linear(4, 2)))
+    standing_statistics(G, 3, "gaussian", batch_size=5, batches=3, seed=11, num_classes=None)
+    gen = torch.Generator().manual_seed(11)
+    zs = [torch.randn(5, 3, generator=gen) for _ in range(3)]
+    with torch.no_grad():
+        pre = [G[0](z) for z in zs]
+    bn = G[1]
+    # Each batch's mean and unbiased variance, averaged with equal weights (momentum None).
+    assert_close(bn.running_mean, torch.stack([h.mean(0) for h in pre]).mean(0))
+    assert_close(bn.running_var, torch.stack([h.var(0) for h in pre]).mean(0))
+    assert int(bn.num_batches_tracked) == 3 and bn.momentum == 0.3
+    assert not G.training and not bn.training and not G[2].training  # dropout never saw training mode
+    before = [t.clone() for t in G.state_dict().values()]
+    standing_statistics(G, 3, "gaussian", batch_size=5, batches=3, seed=11, num_classes=None)
+    assert all(torch.equal(a, b) for a, b in zip(before, G.state_dict().values()))  # a function of the weights
+
+
+def test_a_g_without_batch_norm_is_left_as_it_is():
+    G = make_ema(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)))
+    before = [t.clone() for t in G.state_dict().values()]
+    standing_statistics(G, 3, "gaussian", batch_size=5, batches=3, seed=0, num_classes=None)
+    assert batch_norm_layers(G) == [] and all(torch.equal(a, b) for a, b in zip(before, G.state_dict().values()))
+
+
+def _bn_statistics(G):
+    return [t.clone() for layer in batch_norm_layers(G) for t in (layer.running_mean, layer.running_var)]
+
+
+def test_the_average_samples_and_is_saved_with_batch_norm_statistics_of_its_own_weights():
+    trainer = Trainer.from_config(tiny_config("model.generator.norm=batch", "train.ema_decay=0.9", "train.max_steps=4"))
+    trainer.fit()
+    G_ema = trainer.parts.G_ema
+    copied = _bn_statistics(trainer.G)
+    own = _bn_statistics(trainer.G_for_samples)
+    assert trainer.G_for_samples is G_ema and not any(torch.equal(a, b) for a, b in zip(own, copied))
+    expected = make_ema(G_ema)
+    model = trainer.cfg.model
+    standing_statistics(expected, 8, model.noise, batch_size=32, batches=16, seed=trainer.cfg.seed + 104729, num_classes=None)
+    assert all(torch.equal(a, b) for a, b in zip(own, _bn_statistics(expected)))
+    saved = trainer.state_dict()["G_ema"]
+    layer_names = [name for name, m in G_ema.named_modules() if m in batch_norm_layers(G_ema)]
+    assert torch.equal(saved[f"{layer_names[0]}.running_mean"], own[0])
+    # Training after it copies G's statistics again; the next use re-estimates them for the new weights.
+    trainer.train_step()
+    assert all(torch.equal(a, b) for a, b in zip(_bn_statistics(G_ema), _bn_statistics(trainer.G)))
+    assert not any(torch.equal(a, b) for a, b in zip(_bn_statistics(trainer.G_for_samples), _bn_statistics(trainer.G)))
+
+
+def test_with_no_batches_the_average_keeps_g_s_statistics():
+    cfg = tiny_config("model.generator.norm=batch", "train.ema_decay=0.9", "train.max_steps=3", "train.ema_bn_batches=0")
+    trainer = Trainer.from_config(cfg)
+    trainer.fit()
+    assert all(torch.equal(a, b) for a, b in zip(_bn_statistics(trainer.G_for_samples), _bn_statistics(trainer.G)))
+    with pytest.raises(UserError, match="ema_bn_batches=-1 must be 0 or more"):
+        tiny_config("train.ema_bn_batches=-1")

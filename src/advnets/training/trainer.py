@@ -33,7 +33,7 @@ from advnets.training.distributed import (
     rank_seed,
     share_rank0,
 )
-from advnets.training.ema import update_ema
+from advnets.training.ema import standing_statistics, update_ema
 from advnets.training.optim import apply_schedule
 from advnets.training.parts import Batch
 from advnets.training.speed import images_channels_last
@@ -84,6 +84,7 @@ class Trainer:
             self.parts.sync_grads = average_grads
             share_rank0([self.parts.G, self.parts.D, self.parts.G_ema])
         self.step = 0  # completed iterations (= G updates)
+        self._ema_statistics_step: int | None = None  # the step whose G_ema batch-norm statistics are current
         self.stop_requested = False
         self.g_updates = 0
         self.d_updates = 0
@@ -115,8 +116,30 @@ class Trainer:
 
     @property
     def G_for_samples(self) -> torch.nn.Module:  # noqa: N802
-        """The G that sample pictures and scores use: G's weight average when the run keeps one, else G."""
-        return self.parts.G_ema if self.parts.G_ema is not None else self.parts.G
+        """The G that sample pictures and scores use: G's weight average when the run keeps one (its batch-norm
+        statistics its own), else G."""
+        if self.parts.G_ema is None:
+            return self.parts.G
+        self._refresh_ema_statistics()
+        return self.parts.G_ema
+
+    def _refresh_ema_statistics(self) -> None:
+        """G_ema's batch-norm statistics re-estimated from its current weights, once per step at most
+        (training.ema.standing_statistics). Seeded by the run's seed: a function of the weights alone, so resuming,
+        sampling or saving twice changes nothing."""
+        G_ema, batches = self.parts.G_ema, self.cfg.train.ema_bn_batches
+        if G_ema is None or batches == 0 or self._ema_statistics_step == self.step:
+            return
+        standing_statistics(
+            G_ema,
+            self.cfg.model.z_dim,
+            self.cfg.model.noise,
+            batch_size=self.cfg.train.batch_size,
+            batches=batches,
+            seed=self.cfg.seed + 104729,
+            num_classes=num_classes(self.train_set) if self.conditional else None,
+        )
+        self._ema_statistics_step = self.step
 
     @property
     def g_opt(self) -> torch.optim.Optimizer:
@@ -270,7 +293,7 @@ class Trainer:
             "D": self.D.state_dict(),
             "g_opt": self.g_opt.state_dict(),
             "d_opt": self.d_opt.state_dict(),
-            **({"G_ema": self.parts.G_ema.state_dict()} if self.parts.G_ema is not None else {}),
+            **({"G_ema": self.G_for_samples.state_dict()} if self.parts.G_ema is not None else {}),
             "counters": {"step": self.step, "g_updates": self.g_updates, "d_updates": self.d_updates},
             "cursor": {
                 "epoch": self.batches.cursor.epoch,
