@@ -70,10 +70,8 @@ def run_seed(out: Path, cfg: RunConfig, quiet: bool) -> None:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         _, status = train(cfg if not quiet else replace(cfg, log=replace(cfg.log, progress=False)), run_dir)
     else:
-        state = load_checkpoint(RunDir(run_dir).latest_checkpoint())
-        if is_finished(state["cursor"]["epoch"], state["counters"]["step"], cfg):
-            return
-        status = resume(run_dir, [f"train.epochs={cfg.train.epochs}", *progress])
+        # A finished run may still owe its last evaluation (stopped while scoring): resume scores it, or does nothing.
+        status = resume(run_dir, [f"train.epochs={cfg.train.epochs}", *progress], finished_ok=True)
     if status != "completed":
         raise KeyboardInterrupt
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from advnets.errors import UserError
+from advnets.evaluate import read_evals
 from advnets.metrics import METRICS, Metric
 from advnets.runs.checkpoint import load_checkpoint
 from advnets.runs.run_dir import RunDir
@@ -63,3 +64,40 @@ def test_a_bug_in_a_metric_keeps_the_checkpoint_and_its_traceback(tmp_path):
         METRICS.unregister("broken")
     state = load_checkpoint(RunDir(tmp_path / "run").latest_checkpoint())
     assert state["cursor"]["epoch"] == 1 and torch.is_tensor(next(iter(state["G"].values())))
+
+
+class Killed(BaseException):
+    """What a hard kill looks like from inside: nothing of the run's own handling (Ctrl-C, errors) runs."""
+
+
+def test_a_run_killed_while_scoring_keeps_its_epoch_and_scores_it_when_resumed(tmp_path):
+    calls = []
+
+    def slow(options, inputs):
+        calls.append(1)
+        if len(calls) == 2:  # the second scoring: the run's last epoch
+            raise Killed
+        return {"name": "slow10", "value": float(inputs.sample(10).mean())}
+
+    METRICS.register("slow")(Metric(compute=slow, protocol=lambda options, refs: "slow10"))
+    try:
+        out = tmp_path / "run"
+        cfg = tiny_config("eval.metrics=[slow]", "eval.every_epochs=1", "train.epochs=2")
+        with pytest.raises(Killed):
+            train(cfg, out)
+        # The last epoch was saved before its scoring began: no training is lost.
+        state = load_checkpoint(RunDir(out).latest_checkpoint())
+        assert state["cursor"] == {"epoch": 2, "batch": 0}
+        steps_logged = len(RunDir(out).metrics_path.read_text().splitlines())
+        # Resuming the finished run scores what it owes, and trains nothing more.
+        assert resume(out) == "completed"
+        records = [r for r in read_evals(RunDir(out), "slow10", training_only=True)]
+        assert [r["epoch"] for r in records] == [1, 2] and len(calls) == 3
+        assert records[1]["step"] == state["counters"]["step"]
+        assert len(RunDir(out).metrics_path.read_text().splitlines()) == steps_logged
+        # Nothing is owed any more: a finished run, refused, or (for studies) left as it is.
+        with pytest.raises(UserError, match="already finished"):
+            resume(out)
+        assert resume(out, finished_ok=True) == "completed" and len(calls) == 3
+    finally:
+        METRICS.unregister("slow")

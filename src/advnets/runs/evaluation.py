@@ -50,9 +50,17 @@ class EvaluationHook(Hook):
     """Scores G (its weight average when the run keeps one) with one metric every `eval.every_epochs` epochs."""
 
     def __init__(
-        self, run_dir: Path | RunDir, cfg: RunConfig, metric_name: str, board: TensorBoard | None = None
+        self,
+        run_dir: Path | RunDir,
+        cfg: RunConfig,
+        metric_name: str,
+        board: TensorBoard | None = None,
+        checkpoint: CheckpointHook | None = None,
     ) -> None:
         self.run = RunDir(run_dir)
+        # The session's checkpoints: the epoch is saved before it is scored, so a run killed while scoring (the
+        # Inception network takes minutes on a CPU) loses no training; its resume scores what is owed (on_start).
+        self.checkpoint = checkpoint
         self.board = board  # the session's TensorBoard (MetricsHook opens and closes it); None: no scalars
         self.every = cfg.eval.every_epochs
         self.metric_name = metric_name
@@ -60,11 +68,35 @@ class EvaluationHook(Hook):
         self.options = metric_options(cfg, metric_name)  # with the data-dependent choices made (its extractor)
         self.references: dict[str, DataSet] | None = None  # loaded at the first evaluation, then kept
 
+    def on_start(self, trainer: Trainer) -> None:
+        # Resumed at a scheduled epoch that was not scored (stopped or killed while scoring): score it first.
+        if trainer.step > 0 and self._due(trainer):
+            self._score(trainer, self._scored_this_epoch(trainer))
+
     def on_epoch_end(self, trainer: Trainer) -> None:
-        if trainer.epoch % self.every or not is_main_process():
-            return
-        # A resumed run does not score the same epoch twice.
-        self._score(trainer, lambda earlier: trainer.epoch in {r["epoch"] for r in earlier})
+        if self._due(trainer):
+            # A resumed run does not score the same epoch twice.
+            self._score(trainer, self._scored_this_epoch(trainer))
+
+    def owes(self, trainer: Trainer) -> bool:
+        """Whether the trainer stands at a scheduled epoch this metric has not scored (see on_start)."""
+        if trainer.step == 0 or not self._due(trainer):
+            return False
+        name = self._name(trainer)
+        return not self._scored_this_epoch(trainer)(read_evals(self.run, name, training_only=True))
+
+    def _due(self, trainer: Trainer) -> bool:
+        at_boundary = trainer.batches.cursor.batch == 0
+        return is_main_process() and at_boundary and trainer.epoch > 0 and trainer.epoch % self.every == 0
+
+    @staticmethod
+    def _scored_this_epoch(trainer: Trainer) -> Callable[[list[dict[str, Any]]], bool]:
+        return lambda earlier: trainer.epoch in {r["epoch"] for r in earlier}
+
+    def _name(self, trainer: Trainer) -> str:
+        if self.references is None:
+            self.references = reference_data(trainer.cfg, self.metric)
+        return scored_name(self.metric.protocol(self.options, self.references), ema=trainer.parts.G_ema is not None)
 
     def on_end(self, trainer: Trainer, status: str) -> None:
         # A run that train.max_steps ends inside an epoch is scored at its last step too: that state is what the run
@@ -74,14 +106,14 @@ class EvaluationHook(Hook):
         self._score(trainer, lambda earlier: trainer.step in {r["step"] for r in earlier})
 
     def _score(self, trainer: Trainer, scored_already: Callable[[list[dict[str, Any]]], bool]) -> None:
-        if self.references is None:
-            self.references = reference_data(trainer.cfg, self.metric)
+        name = self._name(trainer)
         ema = trainer.parts.G_ema is not None
-        name = scored_name(self.metric.protocol(self.options, self.references), ema=ema)
         # `advnets eval` records (they name their checkpoint) and other protocols do not count.
         earlier = read_evals(self.run, name, training_only=True)
         if scored_already(earlier):
             return
+        if self.checkpoint is not None:
+            self.checkpoint.save(trainer)
         try:
             result = evaluate(
                 trainer.G_for_samples,
@@ -135,7 +167,13 @@ def check_scheduled_metrics(cfg: RunConfig, kind: Kind) -> None:
         check_metric(cfg, name, kind)
 
 
-def evaluation_hooks(run_dir: Path | RunDir, cfg: RunConfig, board: TensorBoard | None = None) -> list[Hook]:
+def evaluation_hooks(
+    run_dir: Path | RunDir,
+    cfg: RunConfig,
+    board: TensorBoard | None = None,
+    checkpoint: CheckpointHook | None = None,
+) -> list[EvaluationHook]:
+    """One hook per scheduled metric; with the session's `checkpoint`, each scored epoch is saved first."""
     if not cfg.eval.every_epochs:
         return []
-    return [EvaluationHook(run_dir, cfg, name, board) for name in cfg.eval.metrics]
+    return [EvaluationHook(run_dir, cfg, name, board, checkpoint) for name in cfg.eval.metrics]

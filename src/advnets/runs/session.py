@@ -54,13 +54,15 @@ from advnets.training.trainer import Hook, Trainer, check_resumable
 def default_hooks(run_dir: Path | RunDir, cfg: RunConfig) -> list[Hook]:
     """The hooks of a training session, evaluations included, sharing one TensorBoard."""
     board = TensorBoard(run_dir)
-    # Checkpoint last, so that every other hook's epoch-end work happens before the state is saved.
+    checkpoint = CheckpointHook(run_dir)
+    # Checkpoint last, so that every other hook's epoch-end work happens before the state is saved; an epoch that
+    # is scored is saved before its scoring (the same hook: written once), so a kill while scoring costs no training.
     return [
         MetricsHook(run_dir, progress=cfg.log.progress, board=board),
         SampleHook(run_dir, board),
-        *evaluation_hooks(run_dir, cfg, board),
+        *evaluation_hooks(run_dir, cfg, board, checkpoint),
         LossPlotHook(run_dir),
-        CheckpointHook(run_dir),
+        checkpoint,
     ]
 
 
@@ -110,17 +112,21 @@ def record_processes(run_dir: Path, world: World, cfg: RunConfig) -> None:
     write_text(path, json.dumps(sessions, indent=2) + "\n")
 
 
-def resume(run_dir: Path, overrides: list[str] | None = None, *, data: DataSet | None = None) -> str:
-    """Continue a run from its latest checkpoint; overrides may lengthen the schedule or change logging."""
+def resume(
+    run_dir: Path, overrides: list[str] | None = None, *, data: DataSet | None = None, finished_ok: bool = False
+) -> str:
+    """Continue a run from its latest checkpoint; overrides may lengthen the schedule or change logging. A finished
+    run is refused (`finished_ok`: returns "completed"), unless its last scheduled evaluation is owed (it was
+    stopped while scoring): then that is scored."""
     RunDir(run_dir).require()  # first, so that a wrong path gets no .lock file
     # Locked before the checkpoint is read: a process that finishes meanwhile would otherwise be continued from
     # its older checkpoint. Under torchrun only rank 0 locks (and writes); the group is joined once the config
     # says on which device.
     with run_lock(run_dir) if launched_as_main() else nullcontext():
-        return _resume_locked(RunDir(run_dir), overrides, data)
+        return _resume_locked(RunDir(run_dir), overrides, data, finished_ok)
 
 
-def _resume_locked(run: RunDir, overrides: list[str] | None, data: DataSet | None) -> str:
+def _resume_locked(run: RunDir, overrides: list[str] | None, data: DataSet | None, finished_ok: bool = False) -> str:
     saved = run.load_config()
     state = load_checkpoint(run.latest_checkpoint())
     cfg = build_config(base=saved, overrides=overrides)
@@ -129,7 +135,9 @@ def _resume_locked(run: RunDir, overrides: list[str] | None, data: DataSet | Non
     trainer = Trainer.from_config(cfg, data=data)
     check_scheduled_metrics(cfg, trainer.train_set.kind)
     trainer.load_state_dict(state)
-    if trainer.done():
+    if trainer.done() and not any(hook.owes(trainer) for hook in evaluation_hooks(run, cfg)):
+        if finished_ok:
+            return "completed"
         raise UserError(finished_message(run, cfg, trainer.step, trainer.epoch))
     if world.main:
         run.save_config(cfg)
