@@ -43,6 +43,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
+from advnets.allocator import reuse_freed_memory
 from advnets.config import load_config
 from advnets.data import ImageSet, load_data
 from advnets.runs.run_dir import create_run_dir
@@ -281,6 +282,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, help="append the table to this markdown file")
     args = parser.parse_args()
+    reuse_freed_memory()  # as `advnets` does (benchmarks/allocator.py measures what it is worth)
     lines = [
         f"Machine: {cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
         f"{time.strftime('%Y-%m-%d')}. Command: `python benchmarks/limit.py --cases {args.cases} --steps "

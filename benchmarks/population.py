@@ -24,6 +24,7 @@ import torch
 from limit import Recorder, replay
 from report import cpu_model, emit, time_round_robin
 
+from advnets.allocator import reuse_freed_memory
 from advnets.config import load_config
 from advnets.data import load_data
 from advnets.training.population import Population
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
     parser.add_argument("--out", help="append the table to this markdown file")
     args = parser.parse_args()
+    reuse_freed_memory()  # as `advnets` does (benchmarks/allocator.py measures what it is worth)
     if args.threads:
         torch.set_num_threads(args.threads)
     sizes = [int(s) for s in args.sizes.split(",")]

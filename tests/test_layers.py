@@ -14,7 +14,9 @@ APPLICATION = {
 LOOP = {"training"}
 AXES = {"losses", "penalties", "transforms", "objectives", "models", "data", "metrics"}
 REPORTING = {"reporting"}  # figures: used by the run folders and the data sets, uses neither the loop nor runs
-FOUNDATIONS = {"config", "config_reference", "checks", "registry", "randomness", "pixels", "io", "errors"}
+FOUNDATIONS = {
+    "config", "config_reference", "checks", "registry", "randomness", "pixels", "io", "errors", "allocator"
+}
 
 ALLOWED = {
     "application": APPLICATION | LOOP | AXES | REPORTING | FOUNDATIONS,

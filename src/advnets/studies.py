@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from advnets.allocator import reuse_freed_memory
 from advnets.config import RunConfig, load_config, to_dict
 from advnets.errors import UserError
 from advnets.evaluate import check_same_protocol, metric_options, read_evals, reference_data, scored_name
@@ -160,6 +161,7 @@ def _run_worker(unit: list[tuple[Path, RunConfig]], step: int, threads: int) -> 
     parent, the parent gone, or a run of this worker interrupted), a task queued to it is refused (raised as an
     interruption) rather than started."""
     torch.set_num_threads(threads)
+    reuse_freed_memory()  # a spawned worker starts with glibc's defaults, as `advnets` itself does
     try:
         if _INTERRUPTED.is_set() or _ORPHANED.is_set() or _STOP.is_set():
             raise KeyboardInterrupt

@@ -19,6 +19,9 @@ Each switch changes how the same maths runs, never what is computed, and each is
   there (`refuse_cuda_graphs`). advnets' dropout draws from the run's generator, which the compiler leaves outside
   its graphs (a graph break at each dropout layer: the same masks, a smaller graph). Double backward (gradient penalty, R1, the unrolled rule) is refused by the config
   check: compiled graphs do not support it. G's weight average is left uncompiled (it only samples).
+
+One process setting needs no switch, because it changes no number: the command line keeps freed memory for reuse
+(advnets.allocator).
 """
 
 from __future__ import annotations
@@ -91,3 +94,4 @@ def apply_speed(options: SpeedConfig, G: nn.Module, D: nn.Module) -> None:
         mode = None if options.compile == "default" else options.compile
         for module in (G, D):
             module.compile(mode=mode, backend=options.compile_backend)
+
