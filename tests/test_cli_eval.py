@@ -57,6 +57,12 @@ def test_fid_with_its_options(run_dir, capsys):
     assert (run_dir / "fid300-classifier-digits-test150.png").is_file()
 
 
+def test_without_quiet_a_score_shows_its_generated_images_progress(run_dir, capsys):
+    assert main(["eval", str(run_dir), "--metric", "fid", "--samples", "120", "--option", "real=60"]) == 0
+    err = capsys.readouterr().err
+    assert "classifier-digits: generated images" in err and "120/120" in err
+
+
 def test_kid_is_and_classes_take_their_own_options(run_dir, capsys):
     args = ["eval", str(run_dir), "-q", "--samples", "200"]
     assert main([*args, "--metric", "kid", "--option", "subsets=3", "--option", "subset_size=50"]) == 0

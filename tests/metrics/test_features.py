@@ -191,3 +191,22 @@ def test_the_stream_is_the_same_samples_as_generate(arch):
         assert all(labels is None for _, labels in batches)
     else:
         torch.testing.assert_close(torch.cat([labels for _, labels in batches]), expected_labels, rtol=0, atol=0)
+
+
+def test_long_feature_work_shows_progress_on_stderr_when_asked(tmp_path, monkeypatch, capsys):
+    # A fresh cache: the classifier is trained here (minutes for the real data sets), so it says so.
+    monkeypatch.setenv(features.CACHE_ENV, str(tmp_path))
+    features._LOADED.clear()
+    extractor = load_extractor("classifier-digits", digits_options(), progress=True)
+    real_features(extractor, digits_options(), "test", 100, progress=True)
+    err = capsys.readouterr().err
+    assert "training classifier-digits (first use, then cached)" in err
+    assert "classifier-digits: test images" in err and "100/100" in err
+
+    # Quiet by default, and nothing is shown for what is cached.
+    features._LOADED.clear()
+    extractor = load_extractor("classifier-digits", digits_options(), progress=True)
+    real_features(extractor, digits_options(), "test", 100, progress=True)
+    real_features(extractor, digits_options(), "test", 50)
+    assert capsys.readouterr().err == ""
+    features._LOADED.clear()

@@ -117,7 +117,7 @@ def _data_shares(train: DataSet, num_classes: int) -> torch.Tensor:
 
 def compute_classes(options: ClassesOptions, inputs: MetricInputs) -> dict[str, Any]:
     assert options.extractor is not None
-    extractor = load_extractor(options.extractor, inputs.data_options)
+    extractor = load_extractor(options.extractor, inputs.data_options, progress=inputs.progress)
     assert extractor.num_classes is not None
     counts = torch.zeros(extractor.num_classes, dtype=torch.float64)
     asked = matched = 0
@@ -185,7 +185,7 @@ def check_stacked(options: StackedModesOptions, kind: Kind, data_options: Any) -
 
 def compute_stacked(options: StackedModesOptions, inputs: MetricInputs) -> dict[str, Any]:
     assert options.extractor is not None
-    extractor = load_extractor(options.extractor, inputs.data_options)
+    extractor = load_extractor(options.extractor, inputs.data_options, progress=inputs.progress)
     pixel_range = getattr(inputs.kind, "pixel_range", "unit")
     labels = []
     for samples, _ in stream(inputs, options.samples):

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from advnets.data.dataset import DataSet
 from advnets.errors import UserError
@@ -155,6 +156,13 @@ def _train(train: DataSet, recipe: Recipe, num_classes: int, progress: bool) -> 
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs * steps)
         order_rng = torch.Generator().manual_seed(recipe.seed)
         network.train()
+        # On first use this is minutes of silent work inside a score, so it says what it is doing (stderr).
+        bar = tqdm(
+            total=recipe.epochs * steps,
+            desc=f"training classifier-{train.name} (first use, then cached)",
+            unit="step",
+            disable=not progress,
+        )
         for epoch in range(recipe.epochs):
             order = torch.randperm(len(train), generator=order_rng)
             total = 0.0
@@ -167,8 +175,9 @@ def _train(train: DataSet, recipe: Recipe, num_classes: int, progress: bool) -> 
                 optimizer.step()
                 schedule.step()
                 total += float(loss.detach())
-            if progress:
-                print(f"classifier on {train.name}: epoch {epoch + 1}/{recipe.epochs}, loss {total / steps:.4f}")
+                bar.update()
+            bar.set_postfix(epoch=f"{epoch + 1}/{recipe.epochs}", loss=f"{total / steps:.4f}")
+        bar.close()
     return network.eval()
 
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from advnets.checks import check_positive
 from advnets.data.dataset import Kind
@@ -194,10 +195,12 @@ def generated_outputs(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]]:
     """(features [b, d], logits [b, K] or None, the labels G was given [b] or None) for n samples, batch by batch."""
     pixel_range = getattr(inputs.kind, "pixel_range", "unit")
-    for samples, labels in stream(inputs, n):
-        for start in range(0, len(samples), batch_size):
-            features, logits = extractor.run(samples[start : start + batch_size], pixel_range, inputs.device)
-            yield features, logits, (labels[start : start + batch_size] if labels is not None else None)
+    with tqdm(total=n, desc=f"{extractor.name}: generated images", unit="image", disable=not inputs.progress) as bar:
+        for samples, labels in stream(inputs, n):
+            for start in range(0, len(samples), batch_size):
+                features, logits = extractor.run(samples[start : start + batch_size], pixel_range, inputs.device)
+                bar.update(len(features))
+                yield features, logits, (labels[start : start + batch_size] if labels is not None else None)
 
 
 def _real(options: Any, extractor: Extractor, inputs: MetricInputs) -> torch.Tensor:
@@ -208,6 +211,7 @@ def _real(options: Any, extractor: Extractor, inputs: MetricInputs) -> torch.Ten
         options.real,
         batch_size=options.batch_size,
         device=inputs.device,
+        progress=inputs.progress,
     )
 
 
@@ -288,7 +292,7 @@ def inception_score(logits: Iterable[torch.Tensor], *, splits: int, seed: int) -
 
 
 def compute_fid(options: FidOptions, inputs: MetricInputs) -> dict[str, Any]:
-    extractor = load_extractor(_extractor_of(options), inputs.data_options)
+    extractor = load_extractor(_extractor_of(options), inputs.data_options, progress=inputs.progress)
     real = _real(options, extractor, inputs)
     fake = (features for features, _, _ in generated_outputs(extractor, inputs, options.samples, options.batch_size))
     fid, spread = frechet_distance(real, fake)
@@ -301,7 +305,7 @@ def compute_fid(options: FidOptions, inputs: MetricInputs) -> dict[str, Any]:
 
 
 def compute_kid(options: KidOptions, inputs: MetricInputs) -> dict[str, Any]:
-    extractor = load_extractor(_extractor_of(options), inputs.data_options)
+    extractor = load_extractor(_extractor_of(options), inputs.data_options, progress=inputs.progress)
     real = _real(options, extractor, inputs)
     fake = (features for features, _, _ in generated_outputs(extractor, inputs, options.samples, options.batch_size))
     mean, std = kernel_distance(real, fake, subsets=options.subsets, subset_size=options.subset_size, seed=inputs.seed)
@@ -316,7 +320,7 @@ def compute_kid(options: KidOptions, inputs: MetricInputs) -> dict[str, Any]:
 
 
 def compute_is(options: IsOptions, inputs: MetricInputs) -> dict[str, Any]:
-    extractor = load_extractor(_extractor_of(options), inputs.data_options)
+    extractor = load_extractor(_extractor_of(options), inputs.data_options, progress=inputs.progress)
     if extractor.num_classes is None:
         raise UserError(f"the is metric needs class probabilities, which {extractor.name} does not give")
     batches = generated_outputs(extractor, inputs, options.samples, options.batch_size)

@@ -35,6 +35,7 @@ import pooch  # type: ignore[import-untyped]
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from advnets.data import DATASETS, load_data
 from advnets.data.dataset import ImageKind, Kind
@@ -121,7 +122,8 @@ class Extractor:
 
 @dataclass(frozen=True)
 class ExtractorEntry:
-    load: Callable[[Any], Extractor]  # the run's data options (data.root, data.download) -> the extractor
+    # (the run's data options (data.root, data.download), progress: whether to show a bar on long work) -> extractor
+    load: Callable[[Any, bool], Extractor]
     data: str | None  # the data set whose images it takes (a classifier's); None: any image
     has_classes: bool  # whether it gives class probabilities (IS, the class metrics need them)
 
@@ -146,11 +148,11 @@ def data_options_for(data: str, run_data: Any) -> Any:
     return cls(**{k: v for k, v in wanted.items() if k in names})
 
 
-def _classifier_loader(data: str) -> Callable[[Any], Extractor]:
-    def load(run_data: Any) -> Extractor:
+def _classifier_loader(data: str) -> Callable[[Any, bool], Extractor]:
+    def load(run_data: Any, progress: bool) -> Extractor:
         options = data_options_for(data, run_data)
         train, test = load_data(options, "train"), load_data(options, "test")
-        trained = load_or_train(f"classifier-{data}", train, test, RECIPES[data], cache_folder())
+        trained = load_or_train(f"classifier-{data}", train, test, RECIPES[data], cache_folder(), progress=progress)
         channels, height, width = trained.network.input_shape
         return Extractor(
             name=f"classifier-{data}",
@@ -208,7 +210,7 @@ def prepare_for_inception(images: torch.Tensor) -> torch.Tensor:
     return (pixels - 128) / 128
 
 
-def load_inception(run_data: Any = None) -> Extractor:
+def load_inception(run_data: Any = None, progress: bool = False) -> Extractor:  # quick: nothing to show
     path = inception_file()
     stat = path.stat()
     found = _checked_sha256(str(path), stat.st_size, stat.st_mtime_ns)
@@ -277,12 +279,13 @@ def check_extractor(
 _LOADED: dict[tuple[str, str, str], Extractor] = {}
 
 
-def load_extractor(name: str, run_data: Any = None) -> Extractor:
-    """Extractor `name`, loaded (a classifier trained first when it is not cached) once per process."""
+def load_extractor(name: str, run_data: Any = None, *, progress: bool = False) -> Extractor:
+    """Extractor `name`, loaded (a classifier trained first when it is not cached, with a progress bar when
+    `progress`) once per process."""
     entry = FEATURES.get(name)
     key = (name, str(cache_folder()), str(getattr(run_data, "root", None)))
     if key not in _LOADED:
-        _LOADED[key] = entry.load(run_data)
+        _LOADED[key] = entry.load(run_data, progress)
     return _LOADED[key]
 
 
@@ -302,9 +305,11 @@ def real_features(
     *,
     batch_size: int = 500,
     device: torch.device | None = None,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Features [n, d] of the first `count` images (all when None) of the run's data set in `split`, computed once
-    and cached per (data set and its options, split, count, extractor, its weight hash, resizing)."""
+    and cached per (data set and its options, split, count, extractor, its weight hash, resizing); a progress bar
+    while they are computed when `progress` (the Inception network takes minutes on a CPU)."""
     key = {
         "data": _data_identity(data_options),
         "split": split,
@@ -327,7 +332,12 @@ def real_features(
     n = count if count is not None else len(data)
     pixel_range = data.pixel_range or "unit"
     chunks = (data.take(slice(start, min(start + batch_size, n))) for start in range(0, n, batch_size))
-    features = torch.cat([extractor.run(chunk, pixel_range, device)[0] for chunk in chunks])
+    parts = []
+    with tqdm(total=n, desc=f"{extractor.name}: {split} images (once, then cached)", unit="image", disable=not progress) as bar:
+        for chunk in chunks:
+            parts.append(extractor.run(chunk, pixel_range, device)[0])
+            bar.update(len(chunk))
+    features = torch.cat(parts)
     state = {"features": features, "key": json.dumps(key, sort_keys=True, default=str)}
     atomic_write(path, lambda f: torch.save(state, f))
     return features
@@ -346,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     run_data = SimpleNamespace(root=args[1] if len(args) > 1 else None, download=True)
     try:
-        extractor = load_extractor(args[0], run_data)
+        extractor = load_extractor(args[0], run_data, progress=True)
     except UserError as err:
         print(f"advnets: error: {err}", file=sys.stderr)
         return 2
