@@ -4,7 +4,7 @@
     python benchmarks/limit.py --cases mnist-paper --steps 30 --out benchmarks/RESULTS.md
 
 The limit of a case is what its matrix products and convolutions alone cost on this machine: one update of the
-advnets Trainer is recorded op by op (a TorchDispatchMode), and the compute-bound ops (mm, addmm, bmm,
+advnets Trainer is recorded op by op (a TorchDispatchMode), and the compute-bound ops (mm, addmm, bmm, baddbmm,
 convolution and its backward) are replayed on fresh tensors of the same shapes and strides, timed. An update
 cannot be faster than that; `of limit` is the limit's time over the loop's. FLOPs per update are counted by
 torch.utils.flop_counter over the same update, so `GFLOP/s` is the rate the loop reaches.
@@ -50,7 +50,7 @@ from advnets.runs.run_dir import create_run_dir
 from advnets.runs.session import default_hooks
 from advnets.training.trainer import Trainer
 
-COMPUTE_OPS = {"mm", "addmm", "bmm", "convolution", "convolution_backward"}
+COMPUTE_OPS = {"mm", "addmm", "bmm", "baddbmm", "convolution", "convolution_backward"}
 CASES = {
     "mnist-paper": ("mnist-paper", []),
     "mnist-paper-alternating": ("mnist-paper", ["train.update=alternating"]),

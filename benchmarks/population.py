@@ -8,7 +8,7 @@
 A population trains N seeds of one config as one batched computation (advnets.training.population). Rows per case:
 - one run: the advnets Trainer's hot loop for one seed (what each process of `--jobs` or a loop over seeds runs);
 - population N: N seeds stepped together; member-updates/s = N × population steps/s;
-- the limit of each: its matrix products alone (benchmarks/limit.py's replay of the recorded mm/addmm/bmm ops).
+- the limit of each: its matrix products alone (benchmarks/limit.py's replay of the recorded mm/addmm/bmm/baddbmm ops).
 `× one run` is member-updates/s over the one-run row's; `of limit` the limit's time over the loop's. Timings are
 medians over repeats alternating between the rows. Peak RSS is the process's after each case.
 """

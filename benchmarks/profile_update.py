@@ -35,7 +35,7 @@ def group_of(event) -> str:  # type: ignore[no-untyped-def]
         return "optimiser steps (momentum and weight updates)"
     if any("AmaxBackward" in n for n in names):
         return "maxout: the max's backward (eq, count, divide, multiply)"
-    if any(n in ("aten::mm", "aten::addmm", "aten::bmm") for n in names):
+    if any(n in ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm") for n in names):
         return PRODUCTS
     if event.name == "aten::bernoulli_":
         return "dropout: masks (bernoulli_ from the run's generator)"

@@ -4,7 +4,7 @@
     python benchmarks/study_limits.py grid-25 --out DIR      # another study folder
 
 For each row, one update of its config (seed 0, after one warm-up update) is recorded op by op and its
-compute-bound ops (mm, addmm, bmm, convolutions) are replayed alone on fresh tensors of the same shapes
+compute-bound ops (mm, addmm, bmm, baddbmm, convolutions) are replayed alone on fresh tensors of the same shapes
 (benchmarks/limit.py), timed round-robin over the rows (medians of the rounds). The study's table (`advnets reproduce STUDY`, RESULTS.md,
 "Time") multiplies each row's runs' updates by these seconds: the time the runs would take if nothing but their
 products cost anything, beside the time they took. FLOPs per update (torch.utils.flop_counter) are recorded beside.

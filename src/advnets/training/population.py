@@ -13,6 +13,8 @@ generator, counters, hooks, run folder and checkpoints); the population only rep
   elementwise, so this is each member's optimiser; the members' optimiser states are views of its state too.
   Members may have their own learning rates (and schedules): the optimiser steps at the highest and each member's
   share is applied to its slice (`_StackedOptimizer._step_at`); G's weight average is each member's own.
+- Nets that are chains of dense layers (the MLP generator, the set discriminator) skip vmap: their stacked forward
+  is written out with one `baddbmm` per layer (`chains.py`), the same arithmetic without vmap's per-op cost.
 - The losses are vmapped, so each is [N], one per member; `steps.apply` backpropagates their sum, which gives
   every member its own gradient in its own slice (members share no parameter).
 - `next_batch` asks each member for its next batch from its own generator and data order, and stacks them, so a
@@ -56,6 +58,7 @@ from advnets.randomness import (
     given_masks,
     recording_masks,
 )
+from advnets.training.chains import chain_of
 from advnets.training.ema import update_ema
 from advnets.training.optim import ClassicalSGD
 from advnets.training.parts import Batch, Parts
@@ -178,6 +181,8 @@ class StackedModule(nn.Module):
         self.has_dropout = any(isinstance(m, Dropout) for m in self.base.modules())
         if self.has_dropout and len(self.generators) != len(members):
             raise ValueError("a stacked module with dropout needs one generator per member")
+        # A chain of dense layers runs written out for all members at once, vmap's overhead avoided (chains.py).
+        self.chain = None if self.has_dropout else chain_of(self.base)
         self._mask_specs: dict[tuple[Any, ...], list[MaskSpec]] = {}
         self._shape_only: nn.Module | None = None
         params, buffers = stack_module_state(list(members))  # detached copies, requires_grad as the members'
@@ -227,6 +232,8 @@ class StackedModule(nn.Module):
         return self
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        if self.chain is not None and len(args) == 1:
+            return self.chain(self.stacked()[0], args[0])
         tensors = [getattr(self, f"p{i}") for i in range(len(self.names))]
         tensors += [getattr(self, f"b{i}") for i in range(len(self.buffer_names))]
         masks = self._masks(args) if self.has_dropout and self.base.training else []
