@@ -4,7 +4,7 @@ samples."""
 
 import hashlib
 import importlib.util
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -18,6 +18,7 @@ from advnets.metrics.features import INCEPTION, load_extractor, prepare_for_ince
 from advnets.metrics.sampling import sample_stream
 from advnets.models import GENERATORS, ModelSpec, build_generator
 from advnets.models.sampling import generate_labelled
+from tests.conftest import require_data
 
 
 def digits_options(**kw):
@@ -47,6 +48,41 @@ def test_the_digits_classifier_is_trained_once_cached_by_content_hash_and_accura
     assert again.weight_hash == extractor.weight_hash
     images = load_data(digits_options(), "test").images[:20]
     torch.testing.assert_close(again.run(images, "unit")[0], extractor.run(images, "unit")[0], rtol=0, atol=0)
+
+
+def test_a_shipped_classifier_for_the_same_content_is_used_and_nothing_is_trained(feature_cache, tmp_path, monkeypatch):
+    """A classifier shipped with advnets (classifier.BUNDLED) is loaded where the user's training split hashes the same,
+    so every machine scores with the same weights; one in the user's cache comes first."""
+    trained = load_extractor("classifier-digits", digits_options())
+    cached = next(feature_cache.glob("classifier-digits-*.pt"))
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / cached.name).write_bytes(cached.read_bytes())
+    cached.unlink()
+    features._LOADED.clear()
+    monkeypatch.setattr(classifier, "BUNDLED", shipped)
+    monkeypatch.setattr(classifier, "train_classifier", lambda *a, **k: pytest.fail("trained though one is shipped"))
+    found = load_extractor("classifier-digits", digits_options())
+    assert found.weight_hash == trained.weight_hash
+    assert not list(feature_cache.glob("classifier-digits-*.pt"))  # read where it is shipped, not copied
+
+
+@pytest.mark.parametrize("path", sorted(classifier.BUNDLED.glob("*.pt")), ids=lambda p: p.name)
+def test_the_shipped_classifiers_load_safely_under_their_names_and_meet_their_accuracy(path):
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    name, _, key = path.stem.rpartition("-")
+    assert state["content_hash"].startswith(key) and state["architecture"] == classifier.ARCHITECTURE
+    data = name.removeprefix("classifier-")
+    assert state["recipe"] == asdict(RECIPES[data])
+    assert state["test_accuracy"] >= {"mnist": 0.99, "fashion-mnist": 0.90}[data] and state["test_count"] == 10_000
+    assert load_classifier(path).weight_hash == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_mnists_shipped_classifier_matches_the_official_files():
+    """The MNIST classifier shipped is the one the official training split selects (its content hash)."""
+    root = require_data("mnist")
+    train = load_data(features.data_options_for("mnist", DATASETS.options("mnist")(name="mnist", root=str(root))), "train")
+    assert (classifier.BUNDLED / f"classifier-mnist-{content_hash(train, RECIPES['mnist'])[:16]}.pt").is_file()
 
 
 def test_images_in_the_symmetric_range_are_classified_as_in_the_unit_range(feature_cache):

@@ -11,6 +11,11 @@ training split in unit pixel range, seeded, and its accuracy on the test split i
 The trained weights are cached under a content hash of what determines them: the training data's content (a
 SHA-256 of the training images and labels as loaded), the architecture and the training recipe. A second process,
 or a later session, finds the file and loads it with `torch.load(weights_only=True)`; nothing is trained twice.
+
+The same recipe trained on two CPUs gives other weights (float rounding differs), so scores made with them could
+not be compared (a score's protocol names its extractor's weight hash). advnets therefore ships the classifiers its
+published tables use (MNIST, Fashion-MNIST) in `advnets/metrics/classifiers/`, named like the cache files: where
+the user's training split hashes to the same content, that file is loaded and nothing is trained, on every machine.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from advnets.errors import UserError
 from advnets.io import atomic_write
 from advnets.pixels import to_unit_range
 
+# Classifiers shipped with the package (`<name>-<content hash[:16]>.pt`), found before training (module docstring).
+BUNDLED = Path(__file__).parent / "classifiers"
 ARCHITECTURE = "small-cnn-v2: conv3x3(32) bn relu pool2, conv3x3(64) bn relu pool2, fc(128) relu, dropout, fc(classes)"
 
 
@@ -195,10 +202,14 @@ def accuracy(network: SmallCNN, data: DataSet, batch_size: int = 1000) -> float:
 def load_or_train(
     name: str, train: DataSet, test: DataSet, recipe: Recipe, folder: Path, *, progress: bool = False
 ) -> TrainedClassifier:
-    """The classifier `name` (e.g. classifier-mnist) from `folder/<name>-<hash>.pt`, trained and saved first when
-    the file is not there. `train` and `test` are the data set's splits in unit pixel range."""
+    """The classifier `name` (e.g. classifier-mnist) from `folder/<name>-<hash>.pt`, else the one shipped with
+    advnets for the same content (`BUNDLED`), else trained and saved to `folder` first. `train` and `test` are the
+    data set's splits in unit pixel range."""
     key = content_hash(train, recipe)
-    path = folder / f"{name}-{key[:16]}.pt"
+    file = f"{name}-{key[:16]}.pt"
+    path = folder / file
+    if not path.exists() and (BUNDLED / file).is_file():
+        return load_classifier(BUNDLED / file)
     if not path.exists():
         started = time.perf_counter()
         network = train_classifier(train, recipe, progress=progress)
