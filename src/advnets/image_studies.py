@@ -112,7 +112,7 @@ STUDIES["mnist-zeros"] = Study(
         ),
         # Picked from 11 combinations of the output bias with weight averages of 0.9-0.98, G's and D's rates, label
         # smoothing and a decaying G rate, 3 seeds each (2026-12-06): the lowest FID with spread above 0.7, and the
-        # lowest FID. Seeds 3 and 4 were not among those 3.
+        # lowest FID (seeds 3 and 4, held out: docs/mnist-zeros.md).
         Row(
             "marginals-g-lr-ema-0.97",
             "G's rate doubled, output bias from the mean zero, weight average (0.97)",
