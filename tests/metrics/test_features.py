@@ -78,11 +78,14 @@ def test_the_shipped_classifiers_load_safely_under_their_names_and_meet_their_ac
     assert load_classifier(path).weight_hash == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_mnists_shipped_classifier_matches_the_official_files():
-    """The MNIST classifier shipped is the one the official training split selects (its content hash)."""
-    root = require_data("mnist")
-    train = load_data(features.data_options_for("mnist", DATASETS.options("mnist")(name="mnist", root=str(root))), "train")
-    assert (classifier.BUNDLED / f"classifier-mnist-{content_hash(train, RECIPES['mnist'])[:16]}.pt").is_file()
+@pytest.mark.parametrize("data", ["mnist", "fashion-mnist"])
+def test_the_shipped_classifier_is_the_one_the_official_files_select(data):
+    """The classifier shipped for MNIST (Fashion-MNIST) is the one the official training split selects (its content
+    hash), so it is used wherever the official files are."""
+    root = require_data(data)
+    options = features.data_options_for(data, DATASETS.options(data)(name=data, root=str(root)))
+    train = load_data(options, "train")
+    assert (classifier.BUNDLED / f"classifier-{data}-{content_hash(train, RECIPES[data])[:16]}.pt").is_file()
 
 
 def test_images_in_the_symmetric_range_are_classified_as_in_the_unit_range(feature_cache):
