@@ -50,8 +50,9 @@ def limit_of(step: Callable[[], object]) -> Callable[[int], None]:
     return replay(recorder.ops)
 
 
-def measure(case: str, sizes: list[int], steps: int, repeats: int) -> list[tuple[str, int, float]]:
-    """[(row, members, seconds per step)]; limits follow their loops."""
+def measure(case: str, sizes: list[int], steps: int, repeats: int, vmap: bool = False) -> list[tuple[str, int, float]]:
+    """[(row, members, seconds per step)]; limits follow their loops. `vmap`: each population also with its chains
+    of dense layers run through vmap (advnets.training.chains off), interleaved with the rest."""
     cfgs = [load_config(case, [f"seed={s}", "log.progress=false", "log.tensorboard=false"]) for s in range(max(sizes))]
     data = load_data(cfgs[0].data)
     one = Trainer.from_config(cfgs[0], data=data)
@@ -65,6 +66,13 @@ def measure(case: str, sizes: list[int], steps: int, repeats: int) -> list[tuple
             (f"population of {n}", n, stepper(population.train_step)),
             (f"population of {n}: its products alone (limit)", n, limit_of(population.train_step)),
         ]
+        if vmap:
+            through_vmap = Population([Trainer.from_config(c, data=data) for c in cfgs[:n]])
+            through_vmap.parts.G.chain = through_vmap.parts.D.chain = None  # type: ignore[union-attr]
+            rows += [
+                (f"population of {n}, chains through vmap", n, stepper(through_vmap.train_step)),
+                (f"population of {n}, chains through vmap: its products alone", n, limit_of(through_vmap.train_step)),
+            ]
     seconds = time_round_robin([fn for _, _, fn in rows], steps, repeats)
     return [(label, n, s) for (label, n, _), s in zip(rows, seconds, strict=True)]
 
@@ -82,6 +90,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
     parser.add_argument("--out", help="append the table to this markdown file")
+    parser.add_argument("--vmap", action="store_true", help="also each population with its dense chains through vmap")
     args = parser.parse_args()
     reuse_freed_memory()  # as `advnets` does (benchmarks/allocator.py measures what it is worth)
     if args.threads:
@@ -91,13 +100,14 @@ def main() -> None:
         f"Machine: {cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
         f"{time.strftime('%Y-%m-%d')}. Command: `python benchmarks/population.py --cases {args.cases} --sizes "
         f"{args.sizes} --steps {args.steps} --repeats {args.repeats}"
-        + (f" --threads {args.threads}`." if args.threads else "`."),
+        + (f" --threads {args.threads}" if args.threads else "")
+        + (" --vmap`." if args.vmap else "`."),
         "",
         "| case | loop | ms / step | member-updates / s | × one run | of limit | peak RSS (MB) |",
         "|---|---|---|---|---|---|---|",
     ]
     for case in args.cases.split(","):
-        rows = measure(case, sizes, args.steps, args.repeats)
+        rows = measure(case, sizes, args.steps, args.repeats, args.vmap)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         one = rows[0][2]
         for i in range(0, len(rows), 2):
